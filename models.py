@@ -1,0 +1,237 @@
+"""Networks: the FBNet supernet over SEARCH_SPACE, a chosen subnet, the auxiliary angle net, the baseline.
+
+Every landmark network returns ``(landmarks [N, 2K], feature [N, 16, 28, 28])``; the feature feeds
+the auxiliary net during training and is dropped at export. The supernet also returns the per-layer
+op weights it used, which the latency term of the search needs.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from blocks import (
+    INPUT_SIZE,
+    SEARCH_SPACE,
+    STEM_CHANNELS,
+    DepthwisePool,
+    LayerSpec,
+    MBBlock,
+    PeleeStem,
+    SeparableConv,
+    build_op,
+    conv_bn,
+    pooled_tap,
+)
+
+SAMPLING_MODES = ("soft", "hard", "argmax")
+
+
+def search_space_to_list(search_space):
+    """The search space as JSON-able dicts, stored in checkpoints so they outlive edits of blocks.py."""
+    return [dict(layer._asdict(), ops=list(layer.ops)) for layer in search_space]
+
+
+def search_space_from_list(layers):
+    return [LayerSpec(**dict(layer, ops=tuple(layer["ops"]))) for layer in layers]
+
+
+class PFLDHead(nn.Module):
+    """Fixed head: concat [y3, pooled y2, pooled y1] -> 1x1 -> MB+eSE -> separable -> 7x7 pool -> FC."""
+
+    def __init__(self, c_last, c_tap, num_points):
+        super().__init__()
+        self.pool_y1 = DepthwisePool(STEM_CHANNELS, 9, 8, 1)  # 56x56 -> 7x7
+        self.pool_y2 = DepthwisePool(c_tap, 3, 2, 1)  # 14x14 -> 7x7
+        self.reduce = conv_bn(c_last + c_tap + STEM_CHANNELS, 64, 1)
+        self.block = MBBlock(64, 64, 3, 1, mid=128, in_size=7, se=True)
+        self.separable = SeparableConv(64, 128, 3, 1)
+        self.global_pool = DepthwisePool(128, 7, 1, 0)
+        self.fc = nn.Conv2d(128, 2 * num_points, 1, bias=True)
+
+    def forward(self, y3, y2, y1):
+        x = torch.cat([y3, self.pool_y2(y2), self.pool_y1(y1)], dim=1)
+        x = self.global_pool(self.separable(self.block(self.reduce(x))))
+        return self.fc(x).flatten(1)
+
+
+class _SearchedNetwork(nn.Module):
+    """Stem, a list of searched layers and the head; subclasses say what one layer computes."""
+
+    def __init__(self, layers, num_points, search_space):
+        super().__init__()
+        self.num_points = num_points
+        self.search_space = list(search_space)
+        self.stem = PeleeStem()
+        self.layers = layers
+        self.tap = pooled_tap(self.search_space)
+        c_tap = self.search_space[self.tap].c_out if self.tap >= 0 else self.search_space[0].c_in
+        self.head = PFLDHead(self.search_space[-1].c_out, c_tap, num_points)
+
+    def _run(self, x, run_layer):
+        y1, feature, x = self.stem(x)
+        y2 = x
+        for i, layer in enumerate(self.layers):
+            x = run_layer(i, layer, x)
+            if i == self.tap:
+                y2 = x
+        return self.head(x, y2, y1), feature
+
+
+class MixedLayer(nn.Module):
+    """Every candidate of one searched layer plus its architecture vector theta (uniform at start)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.op_names = tuple(layer.ops)
+        self.ops = nn.ModuleList(build_op(name, layer) for name in layer.ops)
+        self.theta = nn.Parameter(torch.zeros(len(layer.ops)))
+
+    def op_weights(self, mode, temperature, arch_grad=True):
+        """Weights over candidates: Gumbel-Softmax (soft), straight-through one-hot (hard), argmax."""
+        theta = self.theta if arch_grad else self.theta.detach()
+        if mode == "soft":
+            return F.gumbel_softmax(theta, tau=temperature)
+        if mode == "hard":
+            return F.gumbel_softmax(theta, tau=temperature, hard=True)
+        if mode == "argmax":
+            return F.one_hot(theta.detach().argmax(), len(self.ops)).to(theta.dtype)
+        raise ValueError(f"sampling mode must be one of {SAMPLING_MODES}, got {mode!r}")
+
+    def forward(self, x, weights, mode):
+        if mode == "soft":
+            return sum(w * op(x) for w, op in zip(weights, self.ops))
+        index = int(weights.argmax())
+        out = self.ops[index](x)
+        # Straight-through: the value is out, the gradient still reaches theta through weights.
+        return out * weights[index] if mode == "hard" else out
+
+
+class Supernet(_SearchedNetwork):
+    """FBNet supernet: each searched layer mixes all its candidates by Gumbel-Softmax weights."""
+
+    def __init__(self, num_points, search_space=SEARCH_SPACE):
+        super().__init__(nn.ModuleList(MixedLayer(layer) for layer in search_space), num_points, search_space)
+
+    def forward(self, x, mode="argmax", temperature=1.0, arch_grad=True):
+        """Returns landmarks, the stem feature and the list of per-layer op weights used."""
+        weights = [layer.op_weights(mode, temperature, arch_grad) for layer in self.layers]
+        landmarks, feature = self._run(x, lambda i, layer, h: layer(h, weights[i], mode))
+        return landmarks, feature, weights
+
+    def arch_parameters(self):
+        return [layer.theta for layer in self.layers]
+
+    def weight_parameters(self):
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def op_probabilities(self):
+        """Softmax of theta per layer, as lists of floats (for logs and plots)."""
+        return [F.softmax(layer.theta.detach(), dim=0).tolist() for layer in self.layers]
+
+    def chosen_arch(self):
+        """The architecture the search has chosen: the argmax op name of every layer."""
+        return [layer.op_names[int(layer.theta.argmax())] for layer in self.layers]
+
+
+class Subnet(_SearchedNetwork):
+    """The network of one architecture: a list of op names, one per searched layer."""
+
+    def __init__(self, arch, num_points, search_space=SEARCH_SPACE):
+        check_arch(arch, search_space)
+        super().__init__(nn.ModuleList(build_op(name, layer) for name, layer in zip(arch, search_space)),
+                         num_points, search_space)
+        self.arch = list(arch)
+
+    def forward(self, x):
+        return self._run(x, lambda i, layer, h: layer(h))
+
+    @classmethod
+    def from_supernet(cls, supernet, arch=None):
+        """A subnet whose stem, head and chosen candidates carry the supernet's trained weights."""
+        arch = supernet.chosen_arch() if arch is None else list(arch)
+        subnet = cls(arch, supernet.num_points, supernet.search_space)
+        source = supernet.state_dict()
+        state = {}
+        for key in subnet.state_dict():
+            if key.startswith("layers."):
+                _, index, rest = key.split(".", 2)
+                op_index = supernet.layers[int(index)].op_names.index(arch[int(index)])
+                state[key] = source[f"layers.{index}.ops.{op_index}.{rest}"]
+            else:
+                state[key] = source[key]
+        subnet.load_state_dict(state)
+        return subnet
+
+
+def check_arch(arch, search_space=SEARCH_SPACE):
+    """Raise a clear error when ``arch`` does not name one allowed candidate per searched layer."""
+    if len(arch) != len(search_space):
+        raise ValueError(f"architecture has {len(arch)} ops but the search space has {len(search_space)} layers")
+    for i, (name, layer) in enumerate(zip(arch, search_space)):
+        if name not in layer.ops:
+            raise ValueError(f"layer {i}: op {name!r} is not a candidate there; choose from {', '.join(layer.ops)}")
+
+
+class AuxiliaryNet(nn.Module):
+    """PFLD's auxiliary net: head pose (pitch, yaw, roll in degrees) from the 16x28x28 stem feature."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv_bn(STEM_CHANNELS, 64, 3, 2),
+            conv_bn(64, 64, 3),
+            conv_bn(64, 32, 3, 2),
+            conv_bn(32, 64, 7, padding=1),
+            nn.AdaptiveMaxPool2d(1),
+        )
+        self.fc = nn.Sequential(nn.Linear(64, 32), nn.Linear(32, 3))
+
+    def forward(self, feature):
+        return self.fc(self.features(feature).flatten(1))
+
+
+def inverted_residuals(c_in, c_out, expand, repeats, stride):
+    """A MobileNetV2 stage: the first block may stride and change width, the rest are residual."""
+    blocks = [MBBlock(c_in, c_out, 3, stride, mid=c_in * expand)]
+    blocks += [MBBlock(c_out, c_out, 3, 1, mid=c_out * expand) for _ in range(repeats - 1)]
+    return nn.Sequential(*blocks)
+
+
+class Baseline(nn.Module):
+    """The hand-designed reference ("MobileNet-V3 PFLD"): a PFLD-lite of depthwise-separable inverted
+    residuals from 16 base channels, three pooled scales (14x14, 7x7, 1x1) concatenated into the FC."""
+
+    def __init__(self, num_points):
+        super().__init__()
+        self.num_points = num_points
+        self.stem = conv_bn(3, 16, 3, 2)  # 56x56
+        self.stage1 = inverted_residuals(16, 16, 2, 2, 2)  # 28x28, the auxiliary feature
+        self.stage2 = nn.Sequential(inverted_residuals(16, 32, 2, 1, 2), inverted_residuals(32, 32, 2, 3, 1))
+        self.stage3 = nn.Sequential(inverted_residuals(32, 64, 3, 1, 2), inverted_residuals(64, 64, 4, 3, 1))
+        self.stage4 = nn.Sequential(conv_bn(64, 64, 7, padding=0, groups=64), conv_bn(64, 128, 1))  # 1x1
+        self.fc = nn.Linear(32 + 64 + 128, 2 * num_points)
+
+    def forward(self, x):
+        feature = self.stage1(self.stem(x))
+        s1 = self.stage2(feature)
+        s2 = self.stage3(s1)
+        s3 = self.stage4(s2)
+        pooled = [F.adaptive_avg_pool2d(s, 1).flatten(1) for s in (s1, s2, s3)]
+        return self.fc(torch.cat(pooled, dim=1)), feature
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
+    """Multiply-adds of one forward pass (torch's FLOP counter counts 2 per MAC)."""
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(input_shape))
+    model.train(was_training)
+    return counter.get_total_flops() // 2
