@@ -1,0 +1,276 @@
+"""list.txt landmark datasets, face-crop geometry, seeded augmentation and the weight/architecture split.
+
+Layout (the reference's): ``DATA_ROOT/{train_data,test_data}/{imgs,list.txt}``; each list.txt line is
+an image path relative to DATA_ROOT, 2K floats (x0 y0 x1 y1 ..., normalised to the 112x112 crop),
+then pitch, yaw and roll in degrees.
+"""
+
+import math
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+INPUT_SIZE = 112
+
+# Left/right point pairs for horizontal flips (iBUG 300-W order); points not listed map to themselves.
+FLIP_PAIRS = {
+    68: [(i, 16 - i) for i in range(8)]
+    + [(17 + i, 26 - i) for i in range(5)]
+    + [(31, 35), (32, 34), (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),
+       (48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)],
+}
+
+
+def flip_permutation(num_points):
+    """Index map so that ``flipped[i] = points[perm[i]]`` after mirroring x; None if unknown."""
+    if num_points not in FLIP_PAIRS:
+        return None
+    perm = list(range(num_points))
+    for a, b in FLIP_PAIRS[num_points]:
+        perm[a], perm[b] = b, a
+    return perm
+
+
+class Sample(NamedTuple):
+    image: Path
+    landmarks: np.ndarray  # (K, 2), normalised to the crop
+    angles: np.ndarray  # (3,), pitch yaw roll in degrees
+    line: int  # 1-based line in list.txt, for error messages
+
+
+class DataError(ValueError):
+    """Bad dataset input, always naming the file and line."""
+
+
+def parse_list_file(list_path, data_root=None, num_points=None):
+    """Parse and check every line of a list.txt; K is read from the file or checked against num_points."""
+    list_path = Path(list_path)
+    data_root = Path(data_root) if data_root is not None else list_path.parent.parent
+    if not list_path.is_file():
+        raise DataError(f"{list_path}: no such list file")
+    samples = []
+    with open(list_path) as f:
+        for line_no, line in enumerate(f, 1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            where = f"{list_path}:{line_no}"
+            count = len(tokens) - 4  # path, 2K coordinates, 3 angles
+            if count < 2 or count % 2:
+                raise DataError(f"{where}: expected an image path, 2K coordinates and 3 angles, "
+                                f"got {len(tokens)} tokens")
+            k = count // 2
+            if num_points is None:
+                num_points = k
+            elif k != num_points:
+                raise DataError(f"{where}: {k} points, but {num_points} expected "
+                                f"(from --num_points or the lines before)")
+            try:
+                values = np.array([float(t) for t in tokens[1:]], np.float32)
+            except ValueError:
+                bad = next(t for t in tokens[1:] if not _is_float(t))
+                raise DataError(f"{where}: {bad!r} is not a number") from None
+            if not np.isfinite(values).all():
+                raise DataError(f"{where}: NaN or infinite value")
+            image = Path(tokens[0])
+            image = image if image.is_absolute() else data_root / image
+            if not image.is_file():
+                raise DataError(f"{where}: image {image} does not exist")
+            samples.append(Sample(image, values[:-3].reshape(k, 2), values[-3:], line_no))
+    if not samples:
+        raise DataError(f"{list_path}: no samples")
+    return samples
+
+
+def _is_float(token):
+    try:
+        float(token)
+        return True
+    except ValueError:
+        return False
+
+
+def write_list_file(list_path, rows):
+    """Write (relative image path, landmarks (K,2) normalised, angles (3,)) rows as list.txt."""
+    with open(list_path, "w") as f:
+        for image, landmarks, angles in rows:
+            numbers = " ".join(f"{v:.6f}" for v in np.asarray(landmarks, np.float64).ravel())
+            f.write(f"{image} {numbers} {' '.join(f'{a:.3f}' for a in angles)}\n")
+
+
+def face_crop_matrix(center, size, angle=0.0, out_size=INPUT_SIZE):
+    """2x3 affine taking a square of side ``size`` around ``center``, rotated by ``angle`` degrees
+    (counter-clockwise in the image), to an ``out_size`` crop."""
+    scale = out_size / size
+    matrix = cv2.getRotationMatrix2D((float(center[0]), float(center[1])), angle, scale)
+    matrix[:, 2] += np.array([out_size / 2 - center[0], out_size / 2 - center[1]])
+    return matrix
+
+
+def warp_points(points, matrix):
+    points = np.asarray(points, np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def landmark_box(points):
+    """Centre and (width, height) of the points' bounding box."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    return (lo + hi) / 2, hi - lo
+
+
+def crop_face(image, matrix, out_size=INPUT_SIZE):
+    """Warp with zero padding where the crop leaves the image."""
+    return cv2.warpAffine(image, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def read_image(path, where):
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f"{where}: cannot read image {path}")
+    return image
+
+
+def photometric(image, rng):
+    """Brightness, contrast, gamma, occasional blur, grey or noise: light, label-free jitter."""
+    out = image.astype(np.float32)
+    out = out * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
+    out = 255.0 * np.power(np.clip(out, 0, 255) / 255.0, rng.uniform(0.75, 1.35))
+    if rng.random() < 0.2:
+        out = cv2.GaussianBlur(out, (3, 3), rng.uniform(0.3, 1.2))
+    if rng.random() < 0.1:
+        out = np.repeat(out.mean(axis=2, keepdims=True), 3, axis=2)
+    if rng.random() < 0.2:
+        out = out + rng.normal(0, rng.uniform(2, 8), out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def hflip(image, landmarks, angles, perm):
+    """Mirror image and points, swap left/right points, negate yaw and roll."""
+    image = image[:, ::-1].copy()
+    landmarks = landmarks[perm].copy()
+    landmarks[:, 0] = 1.0 - landmarks[:, 0]
+    return image, landmarks, angles * np.array([1, -1, -1], np.float32)
+
+
+class LandmarkDataset(Dataset):
+    """A list.txt dataset of 112x112 crops -> (image [3,112,112] BGR in [0,1], landmarks [2K], angles [3]).
+
+    Augmentation is a pure function of (seed, epoch, index): repeatable across workers and resumes."""
+
+    def __init__(self, list_path, data_root=None, num_points=None, augment=False, seed=0):
+        self.list_path = Path(list_path)
+        self.samples = parse_list_file(list_path, data_root, num_points)
+        self.num_points = len(self.samples[0].landmarks)
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        self.flip_perm = flip_permutation(self.num_points)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.samples)
+
+    def load(self, index):
+        """Image, landmarks and angles of one sample, as stored (no augmentation), checked."""
+        sample = self.samples[index]
+        where = f"{self.list_path}:{sample.line}"
+        image = read_image(sample.image, where)
+        if image.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
+            raise DataError(f"{where}: image {sample.image} is {image.shape[1]}x{image.shape[0]}, "
+                            f"not {INPUT_SIZE}x{INPUT_SIZE} (run data/prepare.py)")
+        return image, sample.landmarks, sample.angles
+
+    def __getitem__(self, index):
+        image, landmarks, angles = self.load(index)
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image = photometric(image, rng)
+            if self.flip_perm is not None and rng.random() < 0.5:
+                image, landmarks, angles = hflip(image, landmarks, angles, self.flip_perm)
+        tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+        return tensor, torch.from_numpy(landmarks.reshape(-1).copy()), torch.from_numpy(angles.copy())
+
+
+def source_face(path):
+    """Augmented copies of one face share a source name: ``NAME__3.png`` -> ``NAME``."""
+    return re.sub(r"__\d+$", "", Path(path).stem)
+
+
+def split_weight_arch(samples, arch_fraction=0.2, seed=0):
+    """Disjoint, repeatable split of a training list into the weight part and the architecture part.
+
+    Copies of the same source face stay on the same side, so theta never sees a face the weights
+    were trained on (the reference tuned theta on the test set instead)."""
+    if not 0 < arch_fraction < 1:
+        raise ValueError(f"arch_fraction must be in (0, 1), got {arch_fraction}")
+    faces = sorted({source_face(s.image) for s in samples})
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(faces))
+    n_arch = max(1, int(round(arch_fraction * len(faces))))
+    arch_faces = {faces[i] for i in order[:n_arch]}
+    weight_idx = [i for i, s in enumerate(samples) if source_face(s.image) not in arch_faces]
+    arch_idx = [i for i, s in enumerate(samples) if source_face(s.image) in arch_faces]
+    if not weight_idx:
+        raise ValueError("the architecture split took every face; use more data or a smaller arch_fraction")
+    return weight_idx, arch_idx
+
+
+class ShardedSampler(Sampler):
+    """Seeded per-epoch shuffle of a subset of indices, sharded across distributed ranks.
+
+    Each rank gets ceil(n / world) indices (padded by wrapping), so all ranks take the same steps."""
+
+    def __init__(self, indices, shuffle=True, seed=0, rank=0, world_size=1):
+        self.indices = list(indices)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return math.ceil(len(self.indices) / self.world_size)
+
+    def __iter__(self):
+        order = list(range(len(self.indices)))
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(len(order), generator=gen).tolist()
+        total = len(self) * self.world_size
+        order = (order * math.ceil(total / max(1, len(order))))[:total]
+        return iter([self.indices[i] for i in order[self.rank::self.world_size]])
+
+
+def _worker_init(_):
+    cv2.setNumThreads(0)  # workers are the parallelism; OpenCV's own threads only contend
+    torch.set_num_threads(1)
+
+
+def make_loader(dataset, indices=None, batch_size=64, shuffle=False, seed=0, rank=0, world_size=1,
+                workers=2, drop_last=False):
+    """DataLoader over ``indices`` of ``dataset`` with a ShardedSampler; call ``set_loader_epoch`` each epoch.
+
+    Workers are not persistent: each epoch's workers copy the dataset with its current epoch."""
+    indices = range(len(dataset)) if indices is None else indices
+    sampler = ShardedSampler(indices, shuffle, seed, rank, world_size)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
+        worker_init_fn=_worker_init if workers else None,
+        pin_memory=torch.cuda.is_available())
+
+
+def set_loader_epoch(loader, epoch):
+    """Reshuffle the sampler and re-seed the augmentation for ``epoch``."""
+    loader.sampler.set_epoch(epoch)
+    loader.dataset.set_epoch(epoch)
