@@ -158,7 +158,7 @@ def make_meta(method, unit, threads=None, runtime=None, device=None, **extra):
 def make_table(meta, fixed, costs, search_space=SEARCH_SPACE):
     """Assemble table data from the fixed part's stats and ``costs[layer][op] -> stats``."""
     return {"meta": meta, "search_space": search_space_to_list(search_space), "fixed": fixed,
-            "layers": [dict(layer_key(layer), ops={name: costs[i][name] for name in layer.ops})
+            "layers": [dict(layer_key(layer), ops={name: costs[i][name] for name in layer.ops if name in costs[i]})
                        for i, layer in enumerate(search_space)]}
 
 
@@ -363,7 +363,8 @@ def import_reference_lut(path, unit="ms", fixed_ms=None, search_space=SEARCH_SPA
     note = None
     if fixed_ms is None:
         fixed_ms = 0.0
-        note = "lut.txt has no stem/head latency: fixed set to 0, whole-model predictions cover the searched layers only"
+        note = ("lut.txt has no stem/head latency: fixed set to 0, "
+                "whole-model predictions cover the searched layers only")
         print(f"warning: {note} (give --fixed_ms to set it)", file=sys.stderr)
     meta = make_meta(f"import of reference lut.txt {Path(path).name}", unit, note=note)
     return make_table(meta, {"median": fixed_ms}, costs, search_space)

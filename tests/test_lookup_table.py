@@ -47,7 +47,8 @@ def test_flops_table_predicts_whole_model_macs(flops_data):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d["layers"][2]["ops"].pop("gh_k5"), r"layer 2: no entry for op gh_k5"),
-    (lambda d: d["layers"][3].__setitem__("input_shape", [1, 64, 14, 14]), r"layer 3: input_shape is \[1, 64, 14, 14\]"),
+    (lambda d: d["layers"][3].__setitem__("input_shape", [1, 64, 14, 14]),
+     r"layer 3: input_shape is \[1, 64, 14, 14\]"),
     (lambda d: d["layers"][0].__setitem__("stride", 2), r"layer 0: stride is 2"),
     (lambda d: d["meta"].__setitem__("unit", "us"), r"unit 'us' is not one of ms, MMAC"),
     (lambda d: d["layers"].pop(), r"4 layers, but the search space has 5"),
