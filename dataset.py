@@ -264,8 +264,10 @@ def make_loader(dataset, indices=None, batch_size=64, shuffle=False, seed=0, ran
     Workers are not persistent: each epoch's workers copy the dataset with its current epoch."""
     indices = range(len(dataset)) if indices is None else indices
     sampler = ShardedSampler(indices, shuffle, seed, rank, world_size)
+    # Dropping a ragged last batch (BatchNorm cannot train on one sample) only when a full one exists.
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+        drop_last=drop_last and len(sampler) >= batch_size,
         worker_init_fn=_worker_init if workers else None,
         pin_memory=torch.cuda.is_available())
 
