@@ -93,7 +93,8 @@ def main(argv=None):
         results[name] = images_per_second(step, batch, args.batch_size, args.steps)
         print(f"{name:24s} {results[name]:8.0f} images/s")
     supernet.eval()
-    print(f"{'validation (argmax)':24s} {images_per_second(validate, batch, args.batch_size, args.steps):8.0f} images/s")
+    speed = images_per_second(validate, batch, args.batch_size, args.steps)
+    print(f"{'validation (argmax)':24s} {speed:8.0f} images/s")
     print(f"hard / soft weight pass: {results['weight pass, hard'] / results['weight pass, soft']:.1f}x")
 
 
