@@ -120,7 +120,7 @@ def load_datasets(data_root, num_points=None, seed=0):
     return train, test
 
 
-def test_loader(dataset, batch_size, workers):
+def make_eval_loader(dataset, batch_size, workers):
     return make_loader(dataset, batch_size=batch_size, shuffle=False, workers=workers)
 
 

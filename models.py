@@ -235,3 +235,13 @@ def count_macs(model, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
         model(torch.zeros(input_shape))
     model.train(was_training)
     return counter.get_total_flops() // 2
+
+
+def landmark_model_from_checkpoint(state):
+    """Rebuild the subnet or baseline a retrain checkpoint holds, with its weights, in eval mode."""
+    if state["model_type"] == "baseline":
+        model = Baseline(state["num_points"])
+    else:
+        model = Subnet(state["arch"], state["num_points"], search_space_from_list(state["search_space"]))
+    model.load_state_dict(state["model"])
+    return model.eval()

@@ -23,12 +23,12 @@ from engine import (
     broadcast_parameters,
     evaluate,
     load_datasets,
+    make_eval_loader,
     max_rank_difference,
     pfld_loss,
     progress,
     setup_runtime,
     teardown_runtime,
-    test_loader,
     train_weights,
     unwrap,
     wrap_model,
@@ -167,7 +167,7 @@ def run_search(args, runtime):
                        workers=args.workers, drop_last=True)
     weight_loader = make_loader(train_set, weight_idx, seed=args.seed, **loader_args)
     arch_loader = make_loader(train_set, arch_idx, seed=args.seed + 1, **loader_args)
-    eval_loader = test_loader(test_set, args.batch_size, args.workers)
+    eval_loader = make_eval_loader(test_set, args.batch_size, args.workers)
 
     supernet, aux = Supernet(train_set.num_points).to(runtime.device), AuxiliaryNet().to(runtime.device)
     table = LookupTable.load(args.lut, supernet.search_space)

@@ -157,7 +157,7 @@ def euler_angles(points, image_size=INPUT_SIZE):
     return np.array(cv2.RQDecomp3x3(rotation)[0])
 
 
-def test_crop_matrix(points):
+def centred_crop_matrix(points):
     center, extent = landmark_box(points)
     return face_crop_matrix(center, TEST_CROP_SCALE * extent.max())
 
@@ -176,7 +176,7 @@ def make_crops(face, image, copies, rng, train, tries=20):
     crops, skipped = [], Counter()
     for _ in range(copies if train else 1):
         for _ in range(tries if train else 1):
-            matrix = train_crop_matrix(face.points, rng) if train else test_crop_matrix(face.points)
+            matrix = train_crop_matrix(face.points, rng) if train else centred_crop_matrix(face.points)
             points = warp_points(face.points, matrix) / INPUT_SIZE
             if ((points >= 0) & (points <= 1)).all():
                 crops.append((crop_face(image, matrix), points))
