@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+import benchmark
+from data.synthetic import make_synthetic_dataset
+from models import Baseline, Subnet, count_parameters, search_space_to_list
+from utils import save_checkpoint
+
+ARCH = ["gh_k3", "sep_k3", "mb_k5_res", "gh_k5", "mb_k3_e2_res"]
+
+
+def write_checkpoint(path, model, model_type):
+    save_checkpoint({"model": model.state_dict(), "model_type": model_type, "num_points": model.num_points,
+                     "arch": ARCH if model_type == "subnet" else None,
+                     "search_space": search_space_to_list(model.search_space) if model_type == "subnet" else None},
+                    path)
+
+
+def test_benchmark_rows_for_checkpoints_and_onnx(tmp_path):
+    torch.manual_seed(0)
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=2, test=12)
+    subnet, baseline = Subnet(ARCH, 68), Baseline(68)
+    write_checkpoint(tmp_path / "subnet.pth", subnet, "subnet")
+    write_checkpoint(tmp_path / "baseline.pth", baseline, "baseline")
+    first = benchmark.run_benchmark([f"s={tmp_path / 'subnet.pth'}", str(tmp_path / "baseline.pth")], root, runs=20)
+    rows = {row["model"]: row for row in first["rows"]}
+    assert set(rows) == {"s", "baseline"}
+    assert rows["s"]["parameters"] == count_parameters(subnet)
+    assert rows["baseline"]["macs"] > rows["s"]["macs"] > 0
+    assert all(row["ort_1thread_ms"] > 0 and 0 < row["nme_box"] < 10 for row in rows.values())
+    assert first["meta"]["test_faces"] == 12
+    # An ONNX file alone: parameters from its initialisers, no MACs or PyTorch timing.
+    from export import export_landmark_model, parity_images
+
+    export_landmark_model(subnet, tmp_path / "s.onnx", parity_images(count=2))
+    onnx_row = benchmark.run_benchmark([str(tmp_path / "s.onnx")], root, runs=20)["rows"][0]
+    assert onnx_row["macs"] is None and onnx_row["torch_ms"] is None
+    # BatchNorm folded into the convs: 4 values per channel become one bias.
+    assert 0.85 * count_parameters(subnet) < onnx_row["parameters"] < count_parameters(subnet)
+    assert onnx_row["nme_box"] == pytest.approx(rows["s"]["nme_box"], rel=1e-4)
+    table = benchmark.markdown(first)
+    assert table.count("\n| ") == 3 and "NME io (%)" in table
+
+
+def test_benchmark_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="nothing.onnx: no such ONNX file"):
+        benchmark.main([str(tmp_path / "nothing.onnx")])
