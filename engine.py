@@ -1,6 +1,7 @@
 """Training pieces shared by supernet_train.py and retrain.py: loss, devices and DDP, data, epochs, evaluation."""
 
 import os
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -9,7 +10,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from dataset import LandmarkDataset, make_loader
-from utils import landmark_metrics
+from utils import landmark_metrics, set_rng_state
 
 
 def pfld_loss(landmarks, landmarks_gt, angles, angles_gt):
@@ -154,3 +155,27 @@ def evaluate(predict, loader, runtime, desc="eval"):
         predictions.append(predict(images.to(runtime.device)).float().cpu())
         targets.append(landmarks_gt)
     return landmark_metrics(torch.cat(predictions), torch.cat(targets))
+
+
+def seed_stochastic_parts(seed, runtime, start_epoch, resumed=None):
+    """Seed the RNG behind Gumbel noise and loader workers per rank; on resume, rank 0 restores the
+    saved state instead, so one process continues exactly where it stopped."""
+    torch.manual_seed(seed * 1000 + runtime.rank + 7919 * start_epoch)
+    if resumed is not None and runtime.is_main:
+        set_rng_state(resumed["rng"])
+
+
+def epochs_to_run(start_epoch, epochs, stop_after=None):
+    """The epochs of this run: to the end of the schedule, or ``stop_after`` of them (time-limited jobs)."""
+    return range(start_epoch, epochs if stop_after is None else min(epochs, start_epoch + stop_after))
+
+
+def run_stage(run, args, errors):
+    """Set up devices, run a stage, turn expected input errors into one-line exits, always tear down."""
+    runtime = setup_runtime(args.dev_id)
+    try:
+        return run(args, runtime)
+    except errors as error:
+        sys.exit(f"error: {error}")
+    finally:
+        teardown_runtime(runtime)

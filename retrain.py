@@ -12,7 +12,6 @@ checkpoint_last.pth, log.csv, train.log, curves.png.
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -20,11 +19,12 @@ import torch
 
 from dataset import DataError, make_loader, set_loader_epoch
 from engine import (
+    epochs_to_run,
     evaluate,
     load_datasets,
     make_eval_loader,
-    setup_runtime,
-    teardown_runtime,
+    run_stage,
+    seed_stochastic_parts,
     train_weights,
     unwrap,
     wrap_model,
@@ -41,7 +41,6 @@ from utils import (
     rng_state,
     save_checkpoint,
     seed_everything,
-    set_rng_state,
 )
 
 LOG_FIELDS = ["epoch", "lr", "loss", "mse", "nme_io", "nme_box", "fr_io", "auc_io", "fr_box", "auc_box", "seconds"]
@@ -118,17 +117,16 @@ def run_retrain(args, runtime):
                                  weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     start_epoch, best_nme = 0, math.inf
+    resumed = None
     if args.resume:
-        state = load_checkpoint(args.resume, CHECKPOINT_KEYS)
-        network.load_state_dict(state["model"])
-        aux.load_state_dict(state["aux"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best_nme = state["epoch"] + 1, state["best_nme"]
-        log.info(f"resumed from {args.resume} after epoch {state['epoch']}")
-    torch.manual_seed(args.seed * 1000 + runtime.rank + 7919 * start_epoch)
-    if args.resume and runtime.is_main:
-        set_rng_state(state["rng"])
+        resumed = load_checkpoint(args.resume, CHECKPOINT_KEYS)
+        network.load_state_dict(resumed["model"])
+        aux.load_state_dict(resumed["aux"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        start_epoch, best_nme = resumed["epoch"] + 1, resumed["best_nme"]
+        log.info(f"resumed from {args.resume} after epoch {resumed['epoch']}")
+    seed_stochastic_parts(args.seed, runtime, start_epoch, resumed)
     model, aux_model = wrap_model(network, runtime), wrap_model(aux, runtime)
     csv_log = CSVLog(out_dir / "log.csv", LOG_FIELDS, resume_epoch=start_epoch) if runtime.is_main else None
     if runtime.is_main:
@@ -137,8 +135,7 @@ def run_retrain(args, runtime):
         log.info(f"retrain {what}: {len(train_set)} train / {len(test_set)} test faces of {args.data_root}, "
                  f"{train_set.num_points} points, {runtime.world_size} process(es) on {runtime.device}")
 
-    last_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
-    for epoch in range(start_epoch, last_epoch):
+    for epoch in epochs_to_run(start_epoch, args.epochs, args.stop_after):
         started = time.time()
         set_loader_epoch(loader, epoch)
         model.train()
@@ -172,14 +169,7 @@ def run_retrain(args, runtime):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    runtime = setup_runtime(args.dev_id)
-    try:
-        run_retrain(args, runtime)
-    except (CheckpointError, DataError, ValueError) as error:
-        sys.exit(f"error: {error}")
-    finally:
-        teardown_runtime(runtime)
+    run_stage(run_retrain, parse_args(argv), (CheckpointError, DataError, ValueError))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ curves.png and theta.png.
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -21,14 +20,15 @@ from dataset import DataError, make_loader, set_loader_epoch, split_weight_arch
 from engine import (
     average_gradients,
     broadcast_parameters,
+    epochs_to_run,
     evaluate,
     load_datasets,
     make_eval_loader,
     max_rank_difference,
     pfld_loss,
     progress,
-    setup_runtime,
-    teardown_runtime,
+    run_stage,
+    seed_stochastic_parts,
     train_weights,
     unwrap,
     wrap_model,
@@ -46,7 +46,6 @@ from utils import (
     rng_state,
     save_checkpoint,
     seed_everything,
-    set_rng_state,
 )
 
 LOG_FIELDS = ["epoch", "phase", "temperature", "lr", "weight_loss", "weight_mse", "theta_loss", "expected_cost",
@@ -177,22 +176,21 @@ def run_search(args, runtime):
     theta_optimizer = torch.optim.AdamW(supernet.arch_parameters(), lr=args.theta_lr,
                                         weight_decay=args.theta_weight_decay)
     start_epoch, temperature, best_nme, history = 0, args.temperature, math.inf, []
+    resumed = None
     if args.resume:
-        state = load_checkpoint(args.resume, CHECKPOINT_KEYS)
-        if state["num_points"] != train_set.num_points or \
-                search_space_from_list(state["search_space"]) != supernet.search_space:
-            raise CheckpointError(f"{args.resume}: made for {state['num_points']} points or another search space")
-        supernet.load_state_dict(state["supernet"])
-        aux.load_state_dict(state["aux"])
-        optimizer.load_state_dict(state["optimizer"])
-        theta_optimizer.load_state_dict(state["theta_optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, temperature = state["epoch"] + 1, state["temperature"]
-        best_nme, history = state["best_nme"], state["theta_history"]
-        log.info(f"resumed from {args.resume} after epoch {state['epoch']}")
-    torch.manual_seed(args.seed * 1000 + runtime.rank + 7919 * start_epoch)  # per-rank Gumbel noise
-    if args.resume and runtime.is_main:
-        set_rng_state(state["rng"])
+        resumed = load_checkpoint(args.resume, CHECKPOINT_KEYS)
+        if resumed["num_points"] != train_set.num_points or \
+                search_space_from_list(resumed["search_space"]) != supernet.search_space:
+            raise CheckpointError(f"{args.resume}: made for {resumed['num_points']} points or another search space")
+        supernet.load_state_dict(resumed["supernet"])
+        aux.load_state_dict(resumed["aux"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        theta_optimizer.load_state_dict(resumed["theta_optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        start_epoch, temperature = resumed["epoch"] + 1, resumed["temperature"]
+        best_nme, history = resumed["best_nme"], resumed["theta_history"]
+        log.info(f"resumed from {args.resume} after epoch {resumed['epoch']}")
+    seed_stochastic_parts(args.seed, runtime, start_epoch, resumed)
     thetas = supernet.arch_parameters()
     model = wrap_model(supernet, runtime, ignore=[f"layers.{i}.theta" for i in range(len(thetas))])
     aux_model = wrap_model(aux, runtime)
@@ -203,8 +201,7 @@ def run_search(args, runtime):
                  f"{len(test_set)} test, {train_set.num_points} points, table {args.lut} ({table.unit}), "
                  f"{runtime.world_size} process(es) on {runtime.device}")
 
-    last_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
-    for epoch in range(start_epoch, last_epoch):
+    for epoch in epochs_to_run(start_epoch, args.epochs, args.stop_after):
         started = time.time()
         set_loader_epoch(weight_loader, epoch)
         set_loader_epoch(arch_loader, epoch)
@@ -264,14 +261,7 @@ def run_search(args, runtime):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    runtime = setup_runtime(args.dev_id)
-    try:
-        run_search(args, runtime)
-    except (CheckpointError, DataError, LookupTableError) as error:
-        sys.exit(f"error: {error}")
-    finally:
-        teardown_runtime(runtime)
+    run_stage(run_search, parse_args(argv), (CheckpointError, DataError, LookupTableError))
 
 
 if __name__ == "__main__":

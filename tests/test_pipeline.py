@@ -156,3 +156,19 @@ def test_predict_errors(tmp_path):
         predict.predict_image(predict.LandmarkPredictor(model_path), tmp_path / "blank.png")
     with pytest.raises(predict.DataError, match="broken.jpg: cannot read image"):
         predict.predict_image(predict.LandmarkPredictor(model_path), tmp_path / "broken.jpg", box=[0, 0, 50, 50])
+
+
+def test_retrain_resume_continues_exactly(searched, tmp_path):
+    root, snapshot = searched
+    common = ["--data_root", str(root), "--supernet", str(snapshot / "supernet/checkpoint_best.pth"), "--epochs", "2",
+              *FAST]
+    retrain.main([*common, "--snapshot", str(tmp_path / "a")])
+    retrain.main([*common, "--snapshot", str(tmp_path / "b"), "--stop_after", "1"])
+    retrain.main([*common, "--snapshot", str(tmp_path / "b"),
+                  "--resume", str(tmp_path / "b/subnet/checkpoint_last.pth")])
+    a = load_checkpoint(tmp_path / "a/subnet/checkpoint_last.pth")
+    b = load_checkpoint(tmp_path / "b/subnet/checkpoint_last.pth")
+    assert a["epoch"] == b["epoch"] == 1
+    for key in ("model", "aux"):
+        for name, value in a[key].items():
+            assert torch.equal(value, b[key][name]), name
