@@ -45,3 +45,27 @@ def test_benchmark_rows_for_checkpoints_and_onnx(tmp_path):
 def test_benchmark_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="nothing.onnx: no such ONNX file"):
         benchmark.main([str(tmp_path / "nothing.onnx")])
+
+
+def test_released_models_load_and_agree():
+    """What a fresh clone gets in released/: checkpoints that rebuild and match their ONNX files."""
+    import json
+
+    import numpy as np
+    from conftest import ROOT
+
+    from models import landmark_model_from_checkpoint
+    from onnx_tools import make_session
+    from utils import load_checkpoint
+
+    released = ROOT / "released"
+    arch = json.loads((released / "arch.json").read_text())["arch"]
+    assert load_checkpoint(released / "supernet.pth")["arch"] == arch
+    x = np.random.default_rng(0).random((2, 3, 112, 112), dtype=np.float32)
+    for name in ("subnet", "baseline"):
+        model = landmark_model_from_checkpoint(load_checkpoint(released / f"{name}.pth"))
+        with torch.no_grad():
+            expected = model(torch.from_numpy(x))[0].numpy()
+        got = make_session(released / f"{name}.onnx").run(None, {"input": x})[0]
+        assert np.abs(got - expected).max() <= 1e-4
+    assert load_checkpoint(released / "subnet.pth")["arch"] == arch
