@@ -14,19 +14,18 @@ import torch
 
 from data.synthetic import make_synthetic_dataset
 from dataset import LandmarkDataset, make_loader
-from engine import pfld_loss
+from engine import Runtime, evaluate, train_weights
 from lookup_table import LookupTable, build_flops_table
 from models import AuxiliaryNet, Supernet
-from supernet_train import latency_loss
+from supernet_train import parse_args, train_theta
 
 
-def images_per_second(step, batch, batch_size, steps, warmup=2):
-    for _ in range(warmup):
-        step(batch)
+def images_per_second(run_pass, batch, steps, warmup=2):
+    """Images/s of ``run_pass`` (a training function taking an iterable of batches) on one fixed batch."""
+    run_pass([batch] * warmup)
     start = time.perf_counter()
-    for _ in range(steps):
-        step(batch)
-    return steps * batch_size / (time.perf_counter() - start)
+    run_pass([batch] * steps)
+    return steps * len(batch[0]) / (time.perf_counter() - start)
 
 
 def loader_speed(dataset, batch_size, workers, batches):
@@ -56,44 +55,30 @@ def main(argv=None):
         print(f"data loader ({args.workers} workers, augmenting): "
               f"{loader_speed(dataset, args.batch_size, args.workers, 20):8.0f} images/s")
         batch = next(iter(make_loader(dataset, batch_size=args.batch_size, shuffle=True, workers=0)))
+    # The passes time the functions training runs, fed one fixed batch repeatedly.
     supernet, aux = Supernet(dataset.num_points), AuxiliaryNet()
     optimizer = torch.optim.Adam(supernet.weight_parameters() + list(aux.parameters()), 1e-3)
-    thetas = supernet.arch_parameters()
+    theta_optimizer = torch.optim.AdamW(supernet.arch_parameters(), 0.01)
     table = LookupTable(build_flops_table(dataset.num_points))
+    runtime = Runtime(0, 1, torch.device("cpu"), [])
 
-    def weight_step(mode):
-        def step(b):
-            images, landmarks, angles = b
-            out, feature, _ = supernet(images, mode, 5.0, arch_grad=False)
-            loss, _ = pfld_loss(out, landmarks, aux(feature), angles)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        return step
+    def weight_pass(mode):
+        return lambda batches: train_weights(lambda x: supernet(x, mode, 5.0, arch_grad=False)[:2], aux, batches,
+                                             optimizer, runtime)
 
-    def theta_step(mode):
-        def step(b):
-            images, landmarks, angles = b
-            out, feature, weights = supernet(images, mode, 5.0, arch_grad=True)
-            with torch.no_grad():
-                predicted = aux(feature)
-            task, _ = pfld_loss(out, landmarks, predicted, angles)
-            loss = latency_loss(task, table.expected_latency(weights), table.min_latency(), "mul", 0.25, 0.6)
-            loss.backward(inputs=thetas)
-        return step
-
-    @torch.no_grad()
-    def validate(b):
-        supernet(b[0], "argmax")
+    def theta_pass(mode):
+        search_args = parse_args(["--sample", mode])  # the search's defaults: mul, alpha 0.25, beta 0.6
+        return lambda batches: train_theta(supernet, aux, batches, theta_optimizer, table, search_args, 5.0, runtime)
 
     supernet.train()
     results = {}
-    for name, step in [("weight pass, soft", weight_step("soft")), ("weight pass, hard", weight_step("hard")),
-                       ("theta pass, soft", theta_step("soft")), ("theta pass, hard", theta_step("hard"))]:
-        results[name] = images_per_second(step, batch, args.batch_size, args.steps)
+    for name, run_pass in [("weight pass, soft", weight_pass("soft")), ("weight pass, hard", weight_pass("hard")),
+                           ("theta pass, soft", theta_pass("soft")), ("theta pass, hard", theta_pass("hard"))]:
+        results[name] = images_per_second(run_pass, batch, args.steps)
         print(f"{name:24s} {results[name]:8.0f} images/s")
     supernet.eval()
-    speed = images_per_second(validate, batch, args.batch_size, args.steps)
+    speed = images_per_second(lambda batches: evaluate(lambda x: supernet(x, "argmax")[0], batches, runtime),
+                              batch, args.steps)
     print(f"{'validation (argmax)':24s} {speed:8.0f} images/s")
     print(f"hard / soft weight pass: {results['weight pass, hard'] / results['weight pass, soft']:.1f}x")
 
