@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-INPUT_SIZE = 112
+from blocks import INPUT_SIZE
 
 # Left/right point pairs for horizontal flips (iBUG 300-W order); points not listed map to themselves.
 FLIP_PAIRS = {
@@ -270,6 +270,24 @@ def make_loader(dataset, indices=None, batch_size=64, shuffle=False, seed=0, ran
         drop_last=drop_last and len(sampler) >= batch_size,
         worker_init_fn=_worker_init if workers else None,
         pin_memory=torch.cuda.is_available())
+
+
+def data_paths(data_root):
+    """The reference layout: DATA_ROOT/train_data/list.txt and DATA_ROOT/test_data/list.txt."""
+    root = Path(data_root)
+    return root / "train_data" / "list.txt", root / "test_data" / "list.txt"
+
+
+def load_datasets(data_root, num_points=None, seed=0):
+    """Training (augmented) and test datasets of DATA_ROOT, with one point count checked across both."""
+    train_list, test_list = data_paths(data_root)
+    train = LandmarkDataset(train_list, data_root, num_points, augment=True, seed=seed)
+    test = LandmarkDataset(test_list, data_root, train.num_points, augment=False)
+    return train, test
+
+
+def load_test_set(data_root):
+    return LandmarkDataset(data_paths(data_root)[1], data_root)
 
 
 def set_loader_epoch(loader, epoch):

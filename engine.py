@@ -1,168 +1,69 @@
-"""Training pieces shared by supernet_train.py and retrain.py: loss, devices and DDP, data, epochs, evaluation."""
+"""The training loop both stages share: the weight pass, evaluation, and the epoch skeleton (resume,
+seed, train, validate, save best then last, log, plot), written once. A stage (search or fine-tune)
+says only what differs, as a ``Stage`` subclass.
+"""
 
-import os
-import sys
+import math
+import time
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
-from dataset import LandmarkDataset, make_loader
-from utils import landmark_metrics, set_rng_state
+from checkpoints import RESUME_KEYS, load_checkpoint, remove_stale_temps, save_checkpoint
+from fastpath import EAGER
+from metrics import format_metrics, landmark_metrics, primary_nme
+from seeding import rng_state, seed_stochastic_parts
+from utils import CSVLog, PlotCadence, plot_curves
+
+BEST, LAST = "checkpoint_best.pth", "checkpoint_last.pth"
 
 
-def pfld_loss(landmarks, landmarks_gt, angles, angles_gt):
-    """PFLD's loss: per sample, sum over pitch/yaw/roll of (1 - cos(error)) times the summed squared
-    landmark error, averaged. Angles are degrees in list.txt and enter cos in radians (the reference
-    and PFLD-pytorch fed degrees to cos). Returns (loss, plain mean squared landmark error)."""
-    angle_weight = torch.sum(1 - torch.cos(torch.deg2rad(angles - angles_gt)), dim=1)
-    squared = torch.sum((landmarks_gt - landmarks) ** 2, dim=1)
-    return torch.mean(angle_weight * squared), torch.mean(squared)
-
-
-class Runtime(NamedTuple):
-    """Where this process trains: its rank among ``world_size`` processes and its device."""
-
-    rank: int
-    world_size: int
-    device: torch.device
-    device_ids: list  # GPUs for DataParallel when launched without torchrun
-
-    @property
-    def is_main(self):
-        return self.rank == 0
-
-    @property
-    def distributed(self):
-        return self.world_size > 1
-
-
-def setup_runtime(dev_id="0"):
-    """torchrun -> DistributedDataParallel (NCCL on GPU, gloo on CPU); otherwise ``--dev_id`` as in the
-    reference: "cpu", one GPU index, or "0,1" for DataParallel on a multi-GPU host."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        use_cuda = torch.cuda.is_available() and dev_id != "cpu"
-        if use_cuda:
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-        device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-        return Runtime(dist.get_rank(), dist.get_world_size(), device, [])
-    if dev_id == "cpu" or not torch.cuda.is_available():
-        return Runtime(0, 1, torch.device("cpu"), [])
-    ids = [int(i) for i in str(dev_id).split(",") if i.strip()]
-    return Runtime(0, 1, torch.device("cuda", ids[0]), ids if len(ids) > 1 else [])
-
-
-def teardown_runtime(runtime):
-    if runtime.distributed and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def wrap_model(module, runtime, ignore=()):
-    """DDP under torchrun, DataParallel for several --dev_id GPUs, else the module itself.
-    Parameters named in ``ignore`` (theta) are left out of DDP's gradient averaging."""
-    module = module.to(runtime.device)
-    if runtime.distributed:
-        if ignore:
-            torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, list(ignore))
-        ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
-    if runtime.device_ids:
-        return torch.nn.DataParallel(module, device_ids=runtime.device_ids)
-    return module
-
-
-def unwrap(model):
-    return model.module if hasattr(model, "module") else model
-
-
-def average_gradients(parameters, runtime):
-    """All-reduce the gradients of parameters kept out of DDP, so every rank takes the same step."""
-    if not runtime.distributed:
-        return
-    for p in parameters:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad)
-        p.grad /= runtime.world_size
-
-
-def broadcast_parameters(parameters, runtime):
-    if runtime.distributed:
-        for p in parameters:
-            dist.broadcast(p.data, 0)
-
-
-def max_rank_difference(tensors, runtime):
-    """Largest absolute difference of ``tensors`` between this rank and rank 0 (0 on one process)."""
-    if not runtime.distributed:
-        return 0.0
-    flat = torch.cat([t.detach().flatten() for t in tensors])
-    reference = flat.clone()
-    dist.broadcast(reference, 0)
-    difference = (flat - reference).abs().max()
-    dist.all_reduce(difference, op=dist.ReduceOp.MAX)
-    return float(difference)
-
-
-def data_paths(data_root):
-    root = Path(data_root)
-    return root / "train_data" / "list.txt", root / "test_data" / "list.txt"
-
-
-def load_datasets(data_root, num_points=None, seed=0):
-    """Training (augmented) and test datasets of DATA_ROOT, with one point count checked across both."""
-    train_list, test_list = data_paths(data_root)
-    train = LandmarkDataset(train_list, data_root, num_points, augment=True, seed=seed)
-    test = LandmarkDataset(test_list, data_root, train.num_points, augment=False)
-    return train, test
-
-
-def make_eval_loader(dataset, batch_size, workers):
-    return make_loader(dataset, batch_size=batch_size, shuffle=False, workers=workers)
+class TrainingError(RuntimeError):
+    """A run that cannot go on (a NaN or infinite loss): one line, the last good checkpoint kept."""
 
 
 def progress(iterable, runtime, desc):
     return tqdm(iterable, desc=desc, leave=False, disable=not runtime.is_main, unit="batch", dynamic_ncols=True)
 
 
-def train_weights(forward, aux, loader, optimizer, runtime, desc="weights"):
-    """One pass over ``loader`` training network weights and the auxiliary net on the PFLD loss.
+def require_finite(values, what):
+    if not all(math.isfinite(v) for v in values):
+        raise TrainingError(f"{what} became {values}: stopping before anything is saved (lower --lr, check the "
+                            "data, or resume from the last checkpoint)")
+
+
+def train_weights(forward, aux, loader, optimizer, runtime, loss_fn, fast=EAGER, desc="weights"):
+    """One pass over ``loader`` training network weights and the auxiliary net on ``loss_fn``.
 
     ``forward(images) -> (landmarks, feature)``. Returns mean loss and mean squared error."""
     totals, batches = torch.zeros(2), 0
     for images, landmarks_gt, angles_gt in progress(loader, runtime, desc):
-        images, landmarks_gt, angles_gt = (t.to(runtime.device, non_blocking=True)
-                                           for t in (images, landmarks_gt, angles_gt))
-        landmarks, feature = forward(images)
-        loss, squared = pfld_loss(landmarks, landmarks_gt, aux(feature), angles_gt)
+        images = fast.images(images.to(runtime.device, non_blocking=True))
+        landmarks_gt, angles_gt = (t.to(runtime.device, non_blocking=True) for t in (landmarks_gt, angles_gt))
+        with fast.autocast():
+            landmarks, feature = forward(images)
+            angles = aux(feature)
+        loss, squared = loss_fn(landmarks.float(), landmarks_gt, angles.float(), angles_gt)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         totals += torch.stack([loss.detach().cpu(), squared.detach().cpu()])
         batches += 1
-    return (totals / max(1, batches)).tolist()
+    result = (totals / max(1, batches)).tolist()
+    require_finite(result, f"{desc}: the training loss")
+    return result
 
 
 @torch.no_grad()
-def evaluate(predict, loader, runtime, desc="eval"):
+def evaluate(predict, loader, runtime, fast=EAGER, desc="eval"):
     """Landmark metrics of ``predict(images) -> landmarks`` over a loader (run on one process)."""
     predictions, targets = [], []
     for images, landmarks_gt, _ in progress(loader, runtime, desc):
-        predictions.append(predict(images.to(runtime.device)).float().cpu())
+        with fast.autocast():
+            predictions.append(predict(fast.images(images.to(runtime.device))).float().cpu())
         targets.append(landmarks_gt)
     return landmark_metrics(torch.cat(predictions), torch.cat(targets))
-
-
-def seed_stochastic_parts(seed, runtime, start_epoch, resumed=None):
-    """Seed the RNG behind Gumbel noise and loader workers per rank; on resume, rank 0 restores the
-    saved state instead, so one process continues exactly where it stopped."""
-    torch.manual_seed(seed * 1000 + runtime.rank + 7919 * start_epoch)
-    if resumed is not None and runtime.is_main:
-        set_rng_state(resumed["rng"])
 
 
 def epochs_to_run(start_epoch, epochs, stop_after=None):
@@ -170,12 +71,95 @@ def epochs_to_run(start_epoch, epochs, stop_after=None):
     return range(start_epoch, epochs if stop_after is None else min(epochs, start_epoch + stop_after))
 
 
-def run_stage(run, args, errors):
-    """Set up devices, run a stage, turn expected input errors into one-line exits, always tear down."""
-    runtime = setup_runtime(args.dev_id)
-    try:
-        return run(args, runtime)
-    except errors as error:
-        sys.exit(f"error: {error}")
-    finally:
-        teardown_runtime(runtime)
+class Stage:
+    """What a training stage adds to the shared skeleton; see SearchStage and RetrainStage."""
+
+    kind = "landmark"
+    title = "training"
+    log_fields = ()
+    plot_panels = {}
+
+    def check_resume(self, state, path):
+        """Raise CheckpointError when ``state`` belongs to another run."""
+
+    def load_state(self, state):
+        raise NotImplementedError
+
+    def wrap(self, runtime):
+        """Wrap the networks for DataParallel/DDP once the weights are final."""
+
+    def train_epoch(self, epoch):
+        """Train one epoch; returns the log row's values (floats or strings)."""
+        raise NotImplementedError
+
+    def validate(self):
+        raise NotImplementedError
+
+    def counts_for_best(self, epoch):
+        return True
+
+    def state(self):
+        """The stage's part of the checkpoint (weights, optimisers, what describes the model)."""
+        raise NotImplementedError
+
+    def on_best(self, epoch, out_dir):
+        """Extra files to write when ``epoch`` is the new best (e.g. arch.json)."""
+
+    def plot(self, out_dir):
+        """Extra plots beside curves.png (e.g. theta.png)."""
+
+    def describe(self, epoch, row):
+        return ""
+
+
+def _format(value):
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def resume_stage(stage, path, log):
+    """Load a checkpoint_last.pth into ``stage``; returns (start epoch, best NME, the saved RNG state)."""
+    resumed = load_checkpoint(path, RESUME_KEYS[stage.kind])
+    stage.check_resume(resumed, path)
+    stage.load_state(resumed)
+    log.info(f"resumed from {path} after epoch {resumed['epoch']}")
+    return resumed["epoch"] + 1, resumed["best_nme"], resumed["rng"]
+
+
+def run_epochs(stage, args, runtime, out_dir):
+    """The shared skeleton. Saves best before last, so a kill between the two never loses a best."""
+    out_dir, log = Path(out_dir), stage.log
+    if runtime.is_main and out_dir.is_dir():
+        for name in remove_stale_temps(out_dir):
+            log.info(f"removed {out_dir / name}, left by a run killed while saving")
+    start_epoch, best_nme, rng = resume_stage(stage, args.resume, log) if args.resume else (0, math.inf, None)
+    seed_stochastic_parts(args.seed, runtime.rank, start_epoch, rng, runtime.is_main)
+    stage.wrap(runtime)
+    fields = ["epoch", *stage.log_fields, "nme_io", "nme_box", "fr_io", "auc_io", "fr_box", "auc_box", "seconds"]
+    csv_log = CSVLog(out_dir / "log.csv", fields, resume_epoch=start_epoch) if runtime.is_main else None
+    epochs = epochs_to_run(start_epoch, args.epochs, args.stop_after)
+    cadence = PlotCadence()
+    for epoch in epochs:
+        started = time.time()
+        row = {"epoch": epoch, **stage.train_epoch(epoch)}
+        if runtime.is_main:
+            metrics = stage.validate()
+            nme = primary_nme(metrics)
+            require_finite([nme], f"epoch {epoch}: the validation NME")
+            is_best = stage.counts_for_best(epoch) and nme < best_nme
+            best_nme = nme if is_best else best_nme
+            state = {**stage.state(), "epoch": epoch, "rng": rng_state(), "best_nme": best_nme, "metrics": metrics,
+                     "args": vars(args)}
+            if is_best:
+                save_checkpoint(state, out_dir / BEST)
+                stage.on_best(epoch, out_dir)
+            save_checkpoint(state, out_dir / LAST)
+            row.update(metrics, seconds=time.time() - started)
+            csv_log.append({k: _format(v) for k, v in row.items()})
+            if cadence.due(final=epoch == epochs[-1]):
+                plot_curves(csv_log.read(), stage.plot_panels, out_dir / "curves.png", stage.title)
+                stage.plot(out_dir)
+            log.info(f"epoch {epoch} {stage.describe(epoch, row)} | {format_metrics(metrics)}"
+                     f"{' best' if is_best else ''} | {time.time() - started:.0f}s")
+        if runtime.distributed:
+            torch.distributed.barrier()
+    return best_nme

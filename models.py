@@ -113,9 +113,15 @@ class Supernet(_SearchedNetwork):
     def __init__(self, num_points, search_space=SEARCH_SPACE):
         super().__init__(nn.ModuleList(MixedLayer(layer) for layer in search_space), num_points, search_space)
 
-    def forward(self, x, mode="argmax", temperature=1.0, arch_grad=True):
-        """Returns landmarks, the stem feature and the list of per-layer op weights used."""
-        weights = [layer.op_weights(mode, temperature, arch_grad) for layer in self.layers]
+    def forward(self, x, mode="argmax", temperature=1.0, arch_grad=True, arch=None):
+        """Returns landmarks, the stem feature and the list of per-layer op weights used. With ``arch``
+        (op names), runs exactly that architecture (one-hot weights), e.g. the budgeted choice."""
+        if arch is not None:
+            weights = [F.one_hot(torch.tensor(layer.op_names.index(name)), len(layer.ops)).float()
+                       for layer, name in zip(self.layers, arch)]
+            mode = "argmax"
+        else:
+            weights = [layer.op_weights(mode, temperature, arch_grad) for layer in self.layers]
         landmarks, feature = self._run(x, lambda i, layer, h: layer(h, weights[i], mode))
         return landmarks, feature, weights
 
@@ -129,6 +135,15 @@ class Supernet(_SearchedNetwork):
     def op_probabilities(self):
         """Softmax of theta per layer, as lists of floats (for logs and plots)."""
         return [F.softmax(layer.theta.detach(), dim=0).tolist() for layer in self.layers]
+
+    def log_probabilities(self):
+        """log softmax(theta) per layer, as lists of floats (for the budgeted choice)."""
+        return [F.log_softmax(layer.theta.detach().double(), dim=0).tolist() for layer in self.layers]
+
+    def compile_units(self):
+        """What torch.compile compiles one by one: stem, head and every candidate (the per-step choice
+        of candidate stays in Python, so no graph is recompiled when the sampled op changes)."""
+        return [self.stem, self.head, *(op for layer in self.layers for op in layer.ops)]
 
     def chosen_arch(self):
         """The architecture the search has chosen: the argmax op name of every layer."""
@@ -237,11 +252,16 @@ def count_macs(model, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
     return counter.get_total_flops() // 2
 
 
-def landmark_model_from_checkpoint(state):
-    """Rebuild the subnet or baseline a retrain checkpoint holds, with its weights, in eval mode."""
-    if state["model_type"] == "baseline":
-        model = Baseline(state["num_points"])
-    else:
-        model = Subnet(state["arch"], state["num_points"], search_space_from_list(state["search_space"]))
-    model.load_state_dict(state["model"])
-    return model.eval()
+def build_landmark_network(model_type, num_points, arch=None, search_space=None):
+    """A landmark network by name: ``subnet`` (needs ``arch``) or one of the hand-designed networks."""
+    if model_type == "subnet":
+        if arch is None:
+            raise ValueError("a subnet needs an architecture")
+        return Subnet(arch, num_points, search_space or SEARCH_SPACE)
+    if model_type not in HAND_DESIGNED:
+        raise ValueError(f"unknown model {model_type!r}; known: subnet, {', '.join(HAND_DESIGNED)}")
+    return HAND_DESIGNED[model_type](num_points)
+
+
+HAND_DESIGNED = {"baseline": Baseline}
+LANDMARK_MODELS = ("subnet", *HAND_DESIGNED)

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 import torch
 
+from blocks import INPUT_SIZE
 from data.prepare import IMAGE_EXTENSIONS, TEST_CROP_SCALE
-from dataset import INPUT_SIZE, DataError, crop_face, face_crop_matrix, read_image, warp_points
+from dataset import DataError, crop_face, face_crop_matrix, read_image, warp_points
 
 # Haar box -> landmark box, measured on faces68/val (288 of 337 faces detected): the landmark box's
 # centre lies 0.15 box heights below the detection's and its longer side is 0.94 detection widths.
@@ -53,20 +54,19 @@ class LandmarkPredictor:
     def __init__(self, path):
         self.path = Path(path)
         if self.path.suffix == ".onnx":
-            from onnx_tools import make_session
+            from deploy import OrtSession
 
-            self.session = make_session(self.path, threads=1)
+            self.session = OrtSession(self.path, threads=1)
         else:
-            from models import landmark_model_from_checkpoint
-            from utils import load_checkpoint
+            from checkpoints import load_landmark_model
 
-            self.model = landmark_model_from_checkpoint(load_checkpoint(self.path, ("model", "model_type")))
+            self.model, _ = load_landmark_model(self.path)
             self.session = None
 
     def __call__(self, crops):
         batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         if self.session is not None:
-            return self.session.run(None, {self.session.get_inputs()[0].name: batch})[0]
+            return self.session.run({self.session.input_names[0]: batch})[0]
         with torch.no_grad():
             return self.model(torch.from_numpy(batch))[0].numpy()
 

@@ -1,137 +1,11 @@
-"""Shared helpers: landmark metrics, safe checkpoints, seeding and RNG state, CSV logs and plots."""
+"""Readable run records: CSV logs that survive resume, timestamped log files, and training plots."""
 
 import csv
 import logging
-import os
-import random
-import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
-import torch
-
-# Outer eye corners of the ground truth, the inter-ocular normaliser of NME: iBUG 300-W (68), WFLW (98)
-# and LaPa/JD-106 (106) orders. In the 106 order of ../shared/data/samples106, 35 and 93 (quoted by the
-# reference) are a brow and a lip point; 66 and 79 are the outer eye corners (checked on both samples).
-EYE_CORNERS = {106: (66, 79), 98: (60, 72), 68: (36, 45)}
-IO_THRESHOLD = 0.10  # failure rate and AUC threshold usual for inter-ocular NME
-BOX_THRESHOLD = 0.08  # the 106-point challenge's threshold for its box-normalised NME
-
-
-def _as_points(array):
-    array = array.detach().cpu().double().numpy() if torch.is_tensor(array) else np.asarray(array, np.float64)
-    return array.reshape(array.shape[0], -1, 2)
-
-
-def _failure_and_auc(errors, threshold):
-    """Failure rate (error > threshold) and the exact area under the CED curve up to threshold.
-
-    The CED area of one image with error e is max(0, threshold - e); averaged and normalised
-    by threshold it equals the usual integral of the cumulative error curve."""
-    return float(np.mean(errors > threshold)), float(np.mean(np.clip(threshold - errors, 0, None)) / threshold)
-
-
-def per_image_errors(pred, gt):
-    """Mean point-to-point error per image, in the units of the coordinates."""
-    return np.linalg.norm(_as_points(pred) - _as_points(gt), axis=2).mean(axis=1)
-
-
-def landmark_metrics(pred, gt):
-    """NME with both normalisations published 106-point results mix, each with failure rate and AUC.
-
-    ``io``: over the ground truth's outer-eye-corner distance (for 106, 98 and 68 points);
-    ``box``: over sqrt(width x height) of the ground truth's landmark box (the 106-point
-    challenge's metric), any point count. Values are fractions (0.05 = 5%).
-    """
-    pred_pts, gt_pts = _as_points(pred), _as_points(gt)
-    errors = per_image_errors(pred_pts, gt_pts)
-    metrics = {}
-    num_points = gt_pts.shape[1]
-    if num_points in EYE_CORNERS:
-        a, b = EYE_CORNERS[num_points]
-        io = errors / np.linalg.norm(gt_pts[:, a] - gt_pts[:, b], axis=1)
-        fr, auc = _failure_and_auc(io, IO_THRESHOLD)
-        metrics.update(nme_io=float(io.mean()), fr_io=fr, auc_io=auc)
-    extent = gt_pts.max(axis=1) - gt_pts.min(axis=1)
-    box = errors / np.sqrt(extent[:, 0] * extent[:, 1])
-    fr, auc = _failure_and_auc(box, BOX_THRESHOLD)
-    metrics.update(nme_box=float(box.mean()), fr_box=fr, auc_box=auc)
-    return metrics
-
-
-def primary_nme(metrics):
-    """The NME models are selected by: inter-ocular where defined, else box-normalised."""
-    return metrics.get("nme_io", metrics["nme_box"])
-
-
-def format_metrics(metrics):
-    parts = []
-    if "nme_io" in metrics:
-        parts.append(f"NME(io) {100 * metrics['nme_io']:.2f}% FR@0.1 {100 * metrics['fr_io']:.1f}% "
-                     f"AUC@0.1 {metrics['auc_io']:.3f}")
-    parts.append(f"NME(box) {100 * metrics['nme_box']:.2f}% FR@0.08 {100 * metrics['fr_box']:.1f}% "
-                 f"AUC@0.08 {metrics['auc_box']:.3f}")
-    return " | ".join(parts)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read: missing, truncated, corrupted or not ours."""
-
-
-def save_checkpoint(state, path):
-    """Write atomically: a temp file in the same folder, fsync, then rename over the target.
-
-    A run killed mid-save leaves the previous checkpoint untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path, required=()):
-    """Load with ``weights_only=True`` (a downloaded file cannot run code); clear errors otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupted?): "
-                              f"{str(error).splitlines()[0]}") from None
-    missing = [key for key in required if key not in state] if isinstance(state, dict) else list(required)
-    if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
-    return state
-
-
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def rng_state():
-    """The global RNG state a resumed run must restore to continue exactly (Gumbel noise, shuffles)."""
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state):
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class CSVLog:
@@ -174,6 +48,22 @@ def get_logger(name, log_file=None):
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     return logger
+
+
+class PlotCadence:
+    """Redraw plots at most every ``seconds`` (matplotlib costs about a second a figure), and always at
+    the end of a run, so short epochs are not paced by their plots."""
+
+    def __init__(self, seconds=60.0):
+        self.seconds = seconds
+        self.last = -float("inf")
+
+    def due(self, final=False):
+        now = time.monotonic()
+        if final or now - self.last >= self.seconds:
+            self.last = now
+            return True
+        return False
 
 
 def plot_curves(rows, columns, path, title):

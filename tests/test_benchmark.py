@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-import benchmark
+from checkpoints import load_checkpoint, load_landmark_model, save_checkpoint
 from data.synthetic import make_synthetic_dataset
+from deploy import OrtSession
 from models import Baseline, Subnet, count_parameters, search_space_to_list
-from utils import save_checkpoint
+from tools import benchmark
 
 ARCH = ["gh_k3", "sep_k3", "mb_k5_res", "gh_k5", "mb_k3_e2_res"]
 
@@ -54,18 +55,14 @@ def test_released_models_load_and_agree():
     import numpy as np
     from conftest import ROOT
 
-    from models import landmark_model_from_checkpoint
-    from onnx_tools import make_session
-    from utils import load_checkpoint
-
     released = ROOT / "released"
     arch = json.loads((released / "arch.json").read_text())["arch"]
     assert load_checkpoint(released / "supernet.pth")["arch"] == arch
     x = np.random.default_rng(0).random((2, 3, 112, 112), dtype=np.float32)
     for name in ("subnet", "baseline"):
-        model = landmark_model_from_checkpoint(load_checkpoint(released / f"{name}.pth"))
+        model, _ = load_landmark_model(released / f"{name}.pth")
         with torch.no_grad():
             expected = model(torch.from_numpy(x))[0].numpy()
-        got = make_session(released / f"{name}.onnx").run(None, {"input": x})[0]
+        got = OrtSession(released / f"{name}.onnx").run({"input": x})[0]
         assert np.abs(got - expected).max() <= 1e-4
     assert load_checkpoint(released / "subnet.pth")["arch"] == arch

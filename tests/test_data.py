@@ -22,7 +22,7 @@ from dataset import (
     warp_points,
     write_list_file,
 )
-from utils import EYE_CORNERS, landmark_metrics
+from metrics import EYE_CORNERS, landmark_metrics
 
 
 def write_dataset(root, rows, size=112):

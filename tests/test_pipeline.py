@@ -10,14 +10,18 @@ import predict
 import retrain
 import supernet_train
 from blocks import SEARCH_SPACE
+from checkpoints import landmark_network_from_state, load_checkpoint
 from data.prepare import centred_crop_matrix, read_pts
 from data.synthetic import make_synthetic_dataset
-from dataset import INPUT_SIZE, landmark_box, warp_points
-from engine import Runtime, evaluate, load_datasets, make_eval_loader
-from lookup_table import LookupTable, build_flops_table
-from models import Baseline, Subnet, landmark_model_from_checkpoint
-from onnx_tools import export_onnx, make_session
-from utils import load_checkpoint, primary_nme
+from dataset import INPUT_SIZE, landmark_box, load_datasets, make_loader, warp_points
+from deploy import OrtSession, export_onnx
+from distributed import Runtime
+from engine import evaluate
+from lookup_table import LookupTable
+from metrics import primary_nme
+from models import Baseline, Subnet
+from stages import build_models
+from table_builders import build_flops_table
 
 SAMPLES106 = ROOT.parent / "shared" / "data" / "samples106"
 FAST = ["--batch_size", "16", "--workers", "0", "--dev_id", "cpu"]
@@ -39,14 +43,14 @@ def searched(tmp_path_factory):
 def nme_of(model, root):
     _, test = load_datasets(root)
     model.eval()
-    return primary_nme(evaluate(lambda x: model(x)[0], make_eval_loader(test, 32, 0), CPU))
+    return primary_nme(evaluate(lambda x: model(x)[0], make_loader(test, batch_size=32, workers=0), CPU))
 
 
 def test_fine_tuning_lowers_nme_and_transfer_vs_scratch(searched, tmp_path, capsys):
     root, snapshot = searched
     supernet = snapshot / "supernet" / "checkpoint_best.pth"
     common = ["--data_root", str(root), "--supernet", str(supernet), "--epochs", "4", *FAST]
-    initial, _, _ = retrain.build_models(retrain.parse_args(common), 68)
+    initial, _, _ = build_models(retrain.parse_args(common), 68)
     retrain.main([*common, "--snapshot", str(tmp_path / "transfer")])
     retrain.main([*common, "--snapshot", str(tmp_path / "scratch"), "--from_scratch"])
     transfer = load_checkpoint(tmp_path / "transfer/subnet/checkpoint_best.pth")
@@ -70,7 +74,7 @@ def test_edited_arch_json_and_baseline_recipe(searched, tmp_path):
     retrain.main(["--data_root", str(root), "--model", "baseline", "--snapshot", str(tmp_path), "--epochs", "1",
                   *FAST])
     state = load_checkpoint(tmp_path / "baseline/checkpoint_best.pth")
-    assert isinstance(landmark_model_from_checkpoint(state), Baseline)
+    assert isinstance(landmark_network_from_state(state), Baseline)
     (tmp_path / "bad.json").write_text('{"arch": ["mb_k3_res"]}')
     with pytest.raises(SystemExit, match="architecture has 1 ops but the search space has 5"):
         retrain.main(["--data_root", str(root), "--supernet", str(snapshot / "supernet/checkpoint_best.pth"),
@@ -84,10 +88,9 @@ def test_export_parity_one_output_dynamic_batch(tmp_path, make):
     model = make().eval()
     report = export.export_landmark_model(model, tmp_path / "m.onnx", export.parity_images(count=8))
     assert report["max_abs_diff"] <= export.PARITY_TOLERANCE
-    session = make_session(tmp_path / "m.onnx")
-    assert [o.name for o in session.get_outputs()] == ["landmarks"]
-    assert [i.name for i in session.get_inputs()] == ["input"]
-    out = session.run(None, {"input": np.random.default_rng(0).random((3, 3, 112, 112), dtype=np.float32)})[0]
+    session = OrtSession(tmp_path / "m.onnx")
+    assert session.output_names == ["landmarks"] and session.input_names == ["input"]
+    out = session.run({"input": np.random.default_rng(0).random((3, 3, 112, 112), dtype=np.float32)})[0]
     assert out.shape == (3, 2 * model.num_points)
 
 

@@ -7,13 +7,15 @@ import sys
 import pytest
 import torch
 
-import utils
+import checkpoints
+from checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from data.synthetic import make_synthetic_dataset
-from lookup_table import LookupTable, build_flops_table
-from supernet_train import latency_loss, main, parse_args
-from utils import CheckpointError, load_checkpoint, save_checkpoint
+from lookup_table import LookupTable
+from search import SearchObjective
+from supernet_train import main, parse_args
+from table_builders import build_flops_table
 
-ROOT = utils.Path(__file__).resolve().parents[1]
+ROOT = checkpoints.Path(__file__).resolve().parents[1]
 FAST = ["--batch_size", "8", "--workers", "0", "--dev_id", "cpu", "--sample", "hard"]
 
 
@@ -101,7 +103,7 @@ def test_a_run_killed_while_saving_leaves_the_previous_checkpoint(tmp_path, monk
         f.write(b"\x80\x02partial")
         raise KeyboardInterrupt  # the process is killed mid-write
 
-    monkeypatch.setattr(utils.torch, "save", dying_save)
+    monkeypatch.setattr(checkpoints.torch, "save", dying_save)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint({"epoch": 2, "w": torch.zeros(3)}, path)
     monkeypatch.undo()
@@ -122,14 +124,17 @@ def test_checkpoints_never_unpickle_code(tmp_path):
         load_checkpoint(path)
 
 
-def test_mul_mode_never_gives_nan():
+def test_mul_mode_never_gives_nan(flops_lut):
+    table = LookupTable.load(flops_lut)
+    mul = SearchObjective(table, "mul", 0.25, 0.6)
     task = torch.tensor(0.3, requires_grad=True)
     for ratio in (1.0, 1.0 - 1e-7, 1.5, 40.0):
-        cost = torch.tensor(ratio * 2.0, requires_grad=True)
-        loss = latency_loss(task, cost, 2.0, "mul", 0.25, 0.6)
+        cost = torch.tensor(ratio * mul.min_cost, requires_grad=True)
+        loss = mul.penalise(task, cost)
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(cost.grad)
-    assert float(latency_loss(task, torch.tensor(3.0), 1.0, "add", 0.0, 0.6)) == pytest.approx(0.3)
+    free = SearchObjective(table, "add", 0.0, 0.6)
+    assert float(free.penalise(task.detach(), torch.tensor(3.0 * free.min_cost))) == pytest.approx(0.3)
 
 
 def test_mul_mode_rejects_zero_alpha():
@@ -142,7 +147,7 @@ def test_two_process_gloo_run_keeps_theta_identical(tmp_path, data_root, flops_l
                str(ROOT / "supernet_train.py"), "--data_root", str(data_root), "--lut", str(flops_lut),
                "--snapshot", str(tmp_path), "--epochs", "2", "--warmup_epochs", "1", *FAST]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**utils.os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**checkpoints.os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "supernet/log.csv", newline="") as f:
         diffs = [float(row["theta_rank_diff"]) for row in csv.DictReader(f)]

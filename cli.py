@@ -1,0 +1,68 @@
+"""What every script shares: the training flags of both stages, and turning the project's own errors
+into one line naming the file and a non-zero exit (a traceback is for bugs only).
+"""
+
+import math
+import sys
+
+from checkpoints import CheckpointError
+from dataset import DataError
+from deploy import DeployError
+from distributed import setup_runtime, teardown_runtime
+from engine import TrainingError
+from fastpath import add_fastpath_args
+from lookup_table import LookupTableError
+from losses import DEFAULT_LOSS, LOSSES
+
+# The errors a user's input or environment can cause; each carries a one-line message naming the file.
+USER_ERRORS = (CheckpointError, DataError, DeployError, LookupTableError, TrainingError, ValueError, OSError)
+
+
+def add_common_args(parser, default_batch=128):
+    """Flags both stages take, with the reference's names (--data_root, --snapshot, --dev_id, --resume)."""
+    parser.add_argument("--data_root", default="data/faces68", help="DATA_ROOT with train_data/ and test_data/")
+    parser.add_argument("--snapshot", default="ckpt_save", help="where the stage writes its folder")
+    parser.add_argument("--dev_id", default="0", help="'cpu', a GPU index, or '0,1' for DataParallel")
+    parser.add_argument("--num_points", type=int, help="landmarks per face (default: read from list.txt)")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--batch_size", type=int, default=default_batch)
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the weights (cosine decay)")
+    parser.add_argument("--weight_decay", type=float, default=1e-6)
+    parser.add_argument("--loss", choices=list(LOSSES), default=DEFAULT_LOSS, help="training loss (losses.py)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", default="", help="checkpoint_last.pth to continue exactly")
+    parser.add_argument("--stop_after", type=int, help="stop after this many epochs of this run (time-limited "
+                        "jobs); the schedule still spans --epochs, and --resume continues it")
+    add_fastpath_args(parser)
+
+
+def check_common_args(parser, args):
+    """Refuse numbers that would make a run silently wrong (exit 2 with argparse's one-line usage error)."""
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.workers < 0 or (args.stop_after is not None and args.stop_after < 1):
+        parser.error("--workers must be >= 0 and --stop_after >= 1")
+    for name in ("lr", "weight_decay"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value < 0:
+            parser.error(f"--{name} must be a finite number >= 0, got {value}")
+
+
+def exit_on_user_error(function, *args, **kwargs):
+    """Run ``function``; a user error becomes ``error: <one line>`` on stderr and exit status 1."""
+    try:
+        return function(*args, **kwargs)
+    except USER_ERRORS as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        sys.exit(f"error: {message}")
+
+
+def run_stage(run, args):
+    """Set up devices, run a stage with one-line errors, always tear down."""
+    runtime = setup_runtime(args.dev_id)
+    try:
+        return exit_on_user_error(run, args, runtime)
+    finally:
+        teardown_runtime(runtime)

@@ -1,0 +1,131 @@
+"""The FBNet search objective in one object, the theta pass that optimises it, and the final choice.
+
+``SearchObjective`` joins the task loss with the lookup table's expected latency of the architecture
+under the current Gumbel-Softmax op weights (stem and head included), in one of three forms:
+
+- ``mul``: ``task * alpha * (1 + log(L / L_min)) ** beta`` (FBNet's form, made safe: L / L_min >= 1);
+- ``add``: ``task + alpha * (L / L_min) ** beta``;
+- ``target``: ``task * (1 + alpha * max(0, L / T - 1) ** 2)`` for a latency budget T: no penalty at or
+  under the budget, a penalty growing smoothly (zero slope at T, then quadratic) above it, and
+  scale-free like ``mul`` (the balance does not depend on the task loss's units).
+
+Because a soft expectation can sit at T while the argmax architecture overshoots it, the chosen
+architecture under a budget is the most probable one (largest sum of log softmax(theta)) whose
+predicted latency is <= T, found exactly by a Pareto dynamic programme over the layers.
+"""
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from distributed import average_gradients
+from engine import progress
+from fastpath import EAGER
+
+MODES = ("mul", "add", "target")
+
+
+class SearchObjective:
+    """Task loss + latency term of the lookup table; ``choose`` picks the final architecture."""
+
+    def __init__(self, table, mode="mul", alpha=0.25, beta=0.6, target=None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if (mode == "target") != (target is not None):
+            raise ValueError("a latency target goes with mode 'target', and mode 'target' needs one")
+        for name, value in (("alpha", alpha), ("beta", beta), ("target", target)):
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        if mode == "mul" and alpha <= 0:
+            raise ValueError("mode mul needs alpha > 0 (it scales the whole loss); use mode add with alpha 0 "
+                             "for a search that ignores latency")
+        if alpha < 0 or (target is not None and target <= 0):
+            raise ValueError("alpha must be >= 0 and a latency target > 0")
+        self.table, self.mode, self.alpha, self.beta, self.target = table, mode, alpha, beta, target
+        self.min_cost = table.min_latency()
+        if self.min_cost <= 0:
+            raise ValueError(f"{table.source}: the cheapest architecture costs {self.min_cost} {table.unit}; "
+                             "a table needs some positive cost (fixed part or ops)")
+
+    def expected_cost(self, weights):
+        return self.table.expected_latency(weights)
+
+    def __call__(self, task_loss, weights):
+        """(search loss, expected cost) for the per-layer op weights used in this forward pass."""
+        cost = self.expected_cost(weights)
+        return self.penalise(task_loss, cost), cost
+
+    def penalise(self, task_loss, cost):
+        """The search loss of a task loss and a (differentiable) architecture cost."""
+        if self.mode == "mul":
+            return task_loss * self.alpha * (1 + torch.log(cost / self.min_cost)) ** self.beta
+        if self.mode == "add":
+            return task_loss + self.alpha * (cost / self.min_cost) ** self.beta
+        return task_loss * (1 + self.alpha * F.relu(cost / self.target - 1) ** 2)
+
+    def choose(self, supernet):
+        """The architecture the search stands for now: argmax, or the most probable within budget."""
+        if self.target is None:
+            return supernet.chosen_arch()
+        return most_probable_within(supernet.log_probabilities(), self.table, self.target)
+
+    def describe(self):
+        if self.mode == "target":
+            return f"target {self.target:g} {self.table.unit}, task * (1 + {self.alpha:g} * max(0, L/T - 1)^2)"
+        return f"{self.mode}, alpha {self.alpha:g}, beta {self.beta:g}"
+
+
+class _Partial(NamedTuple):
+    cost: float
+    log_probability: float
+    ops: tuple
+
+
+def most_probable_within(log_probabilities, table, budget):
+    """Exact most probable architecture with ``table.predict(arch) <= budget``.
+
+    Keeps, layer by layer, only the partial architectures that no other beats on both cost and
+    probability (a Pareto front), which stays small; then takes the most probable complete one
+    within budget. Raises ValueError when even the cheapest architecture is over the budget."""
+    if table.min_latency() > budget:
+        raise ValueError(f"no architecture fits {budget:g} {table.unit}: the cheapest costs "
+                         f"{table.min_latency():.4g}")
+    front = [_Partial(table.fixed, 0.0, ())]
+    for i, (layer, log_p) in enumerate(zip(table.search_space, log_probabilities)):
+        candidates = [_Partial(p.cost + table.op_cost(i, name), p.log_probability + float(lp), p.ops + (name,))
+                      for p in front for name, lp in zip(layer.ops, log_p)]
+        candidates.sort(key=lambda p: (p.cost, -p.log_probability))
+        front, best = [], -math.inf
+        for p in candidates:
+            if p.log_probability > best and p.cost <= budget:
+                front.append(p)
+                best = p.log_probability
+    return list(max(front, key=lambda p: p.log_probability).ops)
+
+
+def train_theta(supernet, aux, loader, optimizer, objective, loss_fn, sample, temperature, runtime, fast=EAGER):
+    """One pass over the architecture split updating theta only: backward reaches theta alone, so no
+    weight gradient is computed; theta's gradients are averaged over ranks by hand.
+    Returns (mean search loss, mean expected cost)."""
+    thetas = supernet.arch_parameters()
+    aux.eval()
+    totals, batches = torch.zeros(2), 0
+    for images, landmarks_gt, angles_gt in progress(loader, runtime, "theta"):
+        images = fast.images(images.to(runtime.device))
+        landmarks_gt, angles_gt = (t.to(runtime.device) for t in (landmarks_gt, angles_gt))
+        with fast.autocast():
+            landmarks, feature, weights = supernet(images, sample, temperature, arch_grad=True)
+            with torch.no_grad():
+                angles = aux(feature)
+        task, _ = loss_fn(landmarks.float(), landmarks_gt, angles.float(), angles_gt)
+        loss, cost = objective(task, weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward(inputs=thetas)
+        average_gradients(thetas, runtime)
+        optimizer.step()
+        totals += torch.tensor([float(loss.detach()), float(cost.detach())])
+        batches += 1
+    aux.train()
+    return (totals / max(1, batches)).tolist()

@@ -1,0 +1,283 @@
+"""The two training stages as additions to the shared epoch skeleton (engine.run_epochs): the FBNet
+search (weights and theta of the supernet) and the fine-tune of one landmark network.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from checkpoints import check_matches, load_state_dict, load_supernet
+from dataset import load_datasets, make_loader, set_loader_epoch, split_weight_arch
+from distributed import broadcast_parameters, max_rank_difference, wrap_model
+from engine import Stage, evaluate, require_finite, run_epochs, train_weights
+from fastpath import fastpath_from_args
+from lookup_table import LookupTable, runtime_mismatches
+from losses import get_loss
+from models import AuxiliaryNet, Subnet, Supernet, build_landmark_network, check_arch, search_space_to_list
+from search import SearchObjective, train_theta
+from seeding import seed_everything
+from utils import get_logger
+
+
+class _LandmarkStage(Stage):
+    """Data, loss, fast path and optimiser set-up that both stages share."""
+
+    def _setup(self, args, runtime, out_dir):
+        self.args, self.runtime, self.out_dir = args, runtime, Path(out_dir)
+        self.log = get_logger(self.title, self.out_dir / "train.log" if runtime.is_main else None)
+        seed_everything(args.seed)
+        self.fast = fastpath_from_args(args, runtime.device)
+        self.loss_fn = get_loss(args.loss)
+        self.train_set, self.test_set = load_datasets(args.data_root, args.num_points, args.seed)
+        self.num_points = self.train_set.num_points
+        self.eval_loader = make_loader(self.test_set, batch_size=args.batch_size, workers=args.workers)
+
+    def _loader(self, indices, seed):
+        return make_loader(self.train_set, indices, batch_size=self.args.batch_size, shuffle=True, seed=seed,
+                           rank=self.runtime.rank, world_size=self.runtime.world_size, workers=self.args.workers,
+                           drop_last=True)
+
+    def _optimise(self, parameters):
+        self.optimizer = torch.optim.Adam(parameters, lr=self.args.lr, weight_decay=self.args.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.args.epochs)
+
+    def run(self):
+        return run_epochs(self, self.args, self.runtime, self.out_dir)
+
+
+class SearchStage(_LandmarkStage):
+    kind = "supernet"
+    title = "supernet search"
+    log_fields = ("phase", "temperature", "lr", "weight_loss", "weight_mse", "theta_loss", "expected_cost",
+                  "arch_cost", "target", "arch", "theta_rank_diff")
+
+    def __init__(self, args, runtime, out_dir):
+        self._setup(args, runtime, out_dir)
+        weight_idx, arch_idx = split_weight_arch(self.train_set.samples, args.arch_fraction, args.seed)
+        self.weight_loader = self._loader(weight_idx, args.seed)
+        self.arch_loader = self._loader(arch_idx, args.seed + 1)
+        self.supernet = Supernet(self.num_points).to(runtime.device)
+        self.aux = AuxiliaryNet().to(runtime.device)
+        self.table = LookupTable.load(args.lut, self.supernet.search_space)
+        self.objective = SearchObjective(self.table, args.mode, args.alpha, args.beta, args.target_latency)
+        self._optimise(self.supernet.weight_parameters() + list(self.aux.parameters()))
+        self.theta_optimizer = torch.optim.AdamW(self.supernet.arch_parameters(), lr=args.theta_lr,
+                                                 weight_decay=args.theta_weight_decay)
+        self.temperature, self.history = args.temperature, []
+        self.arch = self.objective.choose(self.supernet)
+        self.plot_panels = {"loss": ["weight_loss", "theta_loss"], "NME": ["nme_io", "nme_box"],
+                            f"cost ({self.table.unit})": ["expected_cost", "arch_cost", "target"]}
+        self.fast.prepare(self.supernet)
+        self.fast.prepare(self.aux)
+        self._announce(len(weight_idx), len(arch_idx))
+
+    def _announce(self, n_weight, n_arch):
+        from table_builders import cpu_model
+
+        if not self.runtime.is_main:
+            return
+        self.log.info(f"search: {n_weight} weight / {n_arch} architecture samples of {self.args.data_root}, "
+              f"{len(self.test_set)} test, {self.num_points} points, table {self.args.lut} ({self.table.unit}), "
+              f"objective {self.objective.describe()}, loss {self.args.loss}, {self.fast.describe()}, "
+              f"{self.runtime.world_size} process(es) on {self.runtime.device}")
+        for difference in runtime_mismatches(self.table, self.args.deploy_runtime, 1, cpu_model()):
+            self.log.warning(f"warning: {self.args.lut} was measured with {difference}; its latencies may rank "
+                  "architectures differently on your deployment")
+
+    def check_resume(self, state, path):
+        check_matches(state, path, self.num_points, search_space=self.supernet.search_space)
+
+    def load_state(self, state):
+        load_state_dict(self.supernet, state["supernet"], self.args.resume)
+        load_state_dict(self.aux, state["aux"], self.args.resume)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.theta_optimizer.load_state_dict(state["theta_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.temperature, self.history = state["temperature"], state["theta_history"]
+        self.arch = self.objective.choose(self.supernet)
+
+    def wrap(self, runtime):
+        thetas = self.supernet.arch_parameters()
+        self.model = wrap_model(self.supernet, runtime, ignore=[f"layers.{i}.theta" for i in range(len(thetas))])
+        self.aux_model = wrap_model(self.aux, runtime)
+        broadcast_parameters(thetas, runtime)
+
+    def train_epoch(self, epoch):
+        args, temperature = self.args, self.temperature
+        for loader in (self.weight_loader, self.arch_loader):
+            set_loader_epoch(loader, epoch)
+        searching = epoch >= args.warmup_epochs
+        self.model.train()
+        self.aux_model.train()
+        lr = self.optimizer.param_groups[0]["lr"]
+        weight_loss, weight_mse = train_weights(
+            lambda x: self.model(x, mode=args.sample, temperature=temperature, arch_grad=False)[:2],
+            self.aux_model, self.weight_loader, self.optimizer, self.runtime, self.loss_fn, self.fast,
+            desc=f"epoch {epoch} weights")
+        theta_loss = expected_cost = math.nan
+        if searching:
+            theta_loss, expected_cost = train_theta(self.supernet, self.aux, self.arch_loader, self.theta_optimizer,
+                                                    self.objective, self.loss_fn, args.sample, temperature,
+                                                    self.runtime, self.fast)
+            require_finite([theta_loss, *torch.cat(self.supernet.arch_parameters()).tolist()],
+                           f"epoch {epoch}: the search loss or theta")
+            self.temperature *= math.exp(-args.temperature_decay)
+        self.scheduler.step()
+        self.history.append({"epoch": epoch, "probabilities": self.supernet.op_probabilities()})
+        self.arch = self.objective.choose(self.supernet)
+        return {"phase": "search" if searching else "warmup", "temperature": f"{self.temperature:.4f}", "lr": lr,
+                "weight_loss": weight_loss, "weight_mse": weight_mse, "theta_loss": theta_loss,
+                "expected_cost": expected_cost, "arch_cost": self.table.predict(self.arch),
+                "target": args.target_latency if args.target_latency is not None else "",
+                "arch": ",".join(self.arch),
+                "theta_rank_diff": f"{max_rank_difference(self.supernet.arch_parameters(), self.runtime):.3g}"}
+
+    def validate(self):
+        self.supernet.eval()
+        return evaluate(lambda x: self.supernet(x, arch=self.arch)[0], self.eval_loader, self.runtime, self.fast,
+                        desc="validate")
+
+    def counts_for_best(self, epoch):
+        # During warm-up theta is uniform and its argmax meaningless: "best" counts search epochs only.
+        return epoch >= self.args.warmup_epochs or self.args.warmup_epochs == self.args.epochs
+
+    def state(self):
+        return {"supernet": self.supernet.state_dict(), "aux": self.aux.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "theta_optimizer": self.theta_optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "temperature": self.temperature, "arch": self.arch,
+                "search_space": search_space_to_list(self.supernet.search_space), "num_points": self.num_points,
+                "theta_history": self.history, "lut_meta": self.table.meta, "lut": str(self.args.lut),
+                "objective": self.objective.describe(), "target_latency": self.args.target_latency}
+
+    def on_best(self, epoch, out_dir):
+        write_arch_json(Path(out_dir) / "arch.json", self.supernet, self.arch, self.table, epoch, self.args)
+
+    def plot(self, out_dir):
+        plot_theta(self.history, self.supernet, Path(out_dir) / "theta.png")
+
+    def describe(self, epoch, row):
+        return (f"{row['phase']} T={self.temperature:.3f} loss {row['weight_loss']:.5f} | theta loss "
+                f"{row['theta_loss']:.5f} cost {row['expected_cost']:.4g} | arch {row['arch']} "
+                f"({row['arch_cost']:.4g} {self.table.unit}"
+                f"{'' if self.args.target_latency is None else f' <= {self.args.target_latency:g}'})")
+
+
+def write_arch_json(path, supernet, arch, table, epoch, args):
+    data = {"arch": list(arch), "predicted_cost": table.predict(arch), "unit": table.unit, "lut": str(args.lut),
+            "lut_device": table.meta.get("device"), "target_latency": args.target_latency, "epoch": epoch,
+            "num_points": supernet.num_points,
+            "op_probabilities": {f"layer{i}": dict(zip(layer.op_names, probs)) for i, (layer, probs) in
+                                 enumerate(zip(supernet.layers, supernet.op_probabilities()))}}
+    Path(path).write_text(json.dumps(data, indent=1) + "\n")
+
+
+def plot_theta(history, supernet, path):
+    """Per-layer op probabilities over epochs: where the search is heading, at a glance."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = supernet.layers
+    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3.6), squeeze=False, sharey=True)
+    epochs = [h["epoch"] for h in history]
+    for i, (ax, layer) in enumerate(zip(axes[0], layers)):
+        for j, name in enumerate(layer.op_names):
+            ax.plot(epochs, [h["probabilities"][i][j] for h in history], label=name)
+        ax.set_title(f"layer {i}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("softmax(theta)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+class RetrainStage(_LandmarkStage):
+    title = "retrain"
+    log_fields = ("lr", "loss", "mse")
+    plot_panels = {"loss": ["loss", "mse"], "NME": ["nme_io", "nme_box"]}
+
+    def __init__(self, args, runtime, out_dir):
+        self.title = f"retrain {args.model}"
+        self._setup(args, runtime, out_dir)
+        self.loader = self._loader(range(len(self.train_set)), args.seed)
+        network, aux, self.arch = build_models(args, self.num_points)
+        self.network, self.aux = network.to(runtime.device), aux.to(runtime.device)
+        self._optimise(list(self.network.parameters()) + list(self.aux.parameters()))
+        self.fast.prepare(self.network)
+        self.fast.prepare(self.aux)
+        if runtime.is_main:
+            origin = "from scratch" if args.from_scratch else f"weights from {args.supernet}"
+            what = args.model if self.arch is None else f"subnet {','.join(self.arch)} ({origin})"
+            self.log.info(f"retrain {what}: {len(self.train_set)} train / {len(self.test_set)} test faces of {args.data_root}, "
+                  f"{self.num_points} points, loss {args.loss}, {self.fast.describe()}, {runtime.world_size} "
+                  f"process(es) on {runtime.device}")
+
+    def check_resume(self, state, path):
+        check_matches(state, path, self.num_points, arch=self.arch or None, model_type=self.args.model)
+
+    def load_state(self, state):
+        load_state_dict(self.network, state["model"], self.args.resume)
+        load_state_dict(self.aux, state["aux"], self.args.resume)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def wrap(self, runtime):
+        self.model, self.aux_model = wrap_model(self.network, runtime), wrap_model(self.aux, runtime)
+
+    def train_epoch(self, epoch):
+        set_loader_epoch(self.loader, epoch)
+        self.model.train()
+        self.aux_model.train()
+        lr = self.optimizer.param_groups[0]["lr"]
+        loss, mse = train_weights(self.model, self.aux_model, self.loader, self.optimizer, self.runtime,
+                                  self.loss_fn, self.fast, desc=f"epoch {epoch}")
+        self.scheduler.step()
+        return {"lr": lr, "loss": loss, "mse": mse}
+
+    def validate(self):
+        self.network.eval()
+        return evaluate(lambda x: self.network(x)[0], self.eval_loader, self.runtime, self.fast)
+
+    def state(self):
+        return {"model": self.network.state_dict(), "aux": self.aux.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "model_type": self.args.model, "arch": self.arch, "num_points": self.num_points,
+                "search_space": search_space_to_list(self.network.search_space) if self.arch else None,
+                "loss": self.args.loss}
+
+    def describe(self, epoch, row):
+        return f"lr {row['lr']:.2e} loss {row['loss']:.5f} mse {row['mse']:.5f}"
+
+
+def read_arch(path):
+    """Op names from an arch.json written by the search (``{"arch": [...]}``) or a plain JSON list."""
+    from dataset import DataError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: cannot read the architecture ({error})") from None
+    arch = data.get("arch") if isinstance(data, dict) else data
+    if not isinstance(arch, list) or not all(isinstance(name, str) for name in arch):
+        raise DataError(f"{path}: expected a list of op names or {{\"arch\": [...]}}")
+    return arch
+
+
+def build_models(args, num_points):
+    """(network, auxiliary net, arch or None), initialised from the supernet unless told otherwise."""
+    if args.model != "subnet":
+        return build_landmark_network(args.model, num_points), AuxiliaryNet(), None
+    supernet, aux, state = load_supernet(args.supernet) if args.supernet else (None, AuxiliaryNet(), None)
+    arch = read_arch(args.arch) if args.arch else state["arch"]
+    if state is not None:
+        check_matches(state, args.supernet, num_points)
+    search_space = supernet.search_space if supernet else None
+    if args.from_scratch:
+        return build_landmark_network("subnet", num_points, arch, search_space), AuxiliaryNet(), arch
+    check_arch(arch, search_space)
+    return Subnet.from_supernet(supernet, arch), aux, arch
+

@@ -1,0 +1,291 @@
+"""Where lookup tables come from: multiply-add counts, timing on this machine (onnxruntime or MNN),
+a phone's measurements of exported ops, the reference's lut.txt; and ``check``, which asks whether a
+table predicts whole subnets. Every timing goes through ``deploy.time_onnx_files``.
+"""
+
+import ast
+import csv
+import datetime
+import json
+import platform
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from blocks import INPUT_SIZE, SEARCH_SPACE, build_op
+from deploy import LandmarksOnly, export_onnx, runtime_version, time_onnx_files
+from lookup_table import LookupTableError, layer_key, write_json
+from models import Subnet, count_macs, search_space_from_list, search_space_to_list
+
+DEFAULT_NUM_POINTS = 106
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def make_meta(method, unit, threads=None, runtime=None, device=None, **extra):
+    return {"device": device or platform.node() or "unknown", "cpu": cpu_model(), "arch": platform.machine(),
+            "runtime": runtime, "threads": threads, "batch_size": 1, "unit": unit,
+            "date": datetime.date.today().isoformat(), "method": method, **extra}
+
+
+def make_table(meta, fixed, costs, search_space=SEARCH_SPACE):
+    """Assemble table data from the fixed part's stats and ``costs[layer][op] -> stats``."""
+    return {"meta": meta, "search_space": search_space_to_list(search_space), "fixed": fixed,
+            "layers": [dict(layer_key(layer), ops={name: costs[i][name] for name in layer.ops if name in costs[i]})
+                       for i, layer in enumerate(search_space)]}
+
+
+class _Stem(nn.Module):
+    """The deployed stem: image -> (y1, stem output); the auxiliary feature is not part of it."""
+
+    def __init__(self, subnet):
+        super().__init__()
+        self.stem = subnet.stem
+
+    def forward(self, x):
+        y1, _, out = self.stem(x)
+        return y1, out
+
+
+def fixed_parts(num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
+    """(name, module, example inputs) of the fixed stem and head, which every subnet shares."""
+    subnet = Subnet([layer.ops[0] for layer in search_space], num_points, search_space).eval()
+    last, tap = search_space[-1], search_space[subnet.tap] if subnet.tap >= 0 else None
+    y3 = torch.rand(1, last.c_out, last.out_size, last.out_size)
+    y2 = torch.rand(1, tap.c_out, tap.out_size, tap.out_size) if tap else torch.rand(1, 32, 14, 14)
+    y1 = torch.rand(1, 16, 56, 56)
+    return [("fixed_stem", _Stem(subnet), (torch.rand(1, 3, INPUT_SIZE, INPUT_SIZE),)),
+            ("fixed_head", subnet.head, (y3, y2, y1))]
+
+
+def candidate_parts(search_space=SEARCH_SPACE):
+    """(layer index, op name, module, example input) of every candidate."""
+    for i, layer in enumerate(search_space):
+        for name in layer.ops:
+            x = torch.rand(1, layer.c_in, layer.in_size, layer.in_size)
+            yield i, name, build_op(name, layer).eval(), (x,)
+
+
+def all_parts(num_points, search_space):
+    """The fixed parts (layer None) and every candidate, as (layer, name, module, inputs)."""
+    fixed = [(None, name, module, inputs) for name, module, inputs in fixed_parts(num_points, search_space)]
+    return fixed + list(candidate_parts(search_space))
+
+
+def build_flops_table(num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
+    """Multiply-adds (millions) of every candidate and of the fixed part: no device needed."""
+    costs = [dict() for _ in search_space]
+    for i, name, module, (x,) in candidate_parts(search_space):
+        costs[i][name] = {"median": count_macs(module, tuple(x.shape)) / 1e6}
+    arch = [layer.ops[0] for layer in search_space]
+    total = count_macs(Subnet(arch, num_points, search_space)) / 1e6
+    fixed = total - sum(costs[i][name]["median"] for i, name in enumerate(arch))
+    meta = make_meta("flops", "MMAC", num_points=num_points, runtime=f"torch {torch.__version__} FLOP counter")
+    return make_table(meta, {"median": fixed}, costs, search_space)
+
+
+def export_part(module, inputs, path, simplify=False):
+    names = [f"x{j}" for j in range(len(inputs))]
+    return export_onnx(module, inputs, path, names, ["y"], simplify=simplify)
+
+
+def export_subnets(archs, num_points, search_space, folder, desc="exporting subnets"):
+    """Each architecture as a deployed (landmarks-only, simplified) ONNX file in ``folder``."""
+    paths = []
+    for k, arch in enumerate(tqdm(archs, desc=desc, unit="net")):
+        model = LandmarksOnly(Subnet(arch, num_points, search_space))
+        paths.append(export_onnx(model, (torch.rand(1, 3, INPUT_SIZE, INPUT_SIZE),), Path(folder) / f"net{k}.onnx",
+                                 ["input"], ["landmarks"]))
+    return paths
+
+
+def _overhead_model(path):
+    """A tiny one-op graph (a ReLU on a small tensor): its run time is the runtime's per-call overhead."""
+    return export_part(nn.ReLU(), (torch.rand(1, 32, 14, 14),), path)
+
+
+def build_measured_table(threads=1, runs=4000, num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE,
+                         device=None, in_context=True, runtime="onnxruntime"):
+    """Time every candidate (and the stem and head) alone as ONNX in ``runtime`` on this machine, all
+    interleaved in rounds of 20 calls so that the machine's drift hits every op alike.
+
+    The runtime's per-call overhead (timed on a one-op graph) is taken off every entry and counted once
+    in the fixed part. With ``in_context`` (the default), each op's cost is then anchored in whole
+    models: the reference subnet (first op everywhere) and every single-layer swap of it are timed, and
+    ``cost(l, op) = alone(l, ref) + T(swap l to op) - T(ref)``, ``fixed = T(ref) - sum alone(l, ref)``.
+    Ops cost more inside a network than alone (caches, fusions); on the development machine alone-only
+    tables ranked random subnets at Spearman 0.67, so the calibration is what makes ``check`` pass."""
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = all_parts(num_points, search_space)
+        paths = [_overhead_model(Path(tmp) / "overhead.onnx")]
+        paths += [export_part(module, inputs, Path(tmp) / f"{layer}_{name}.onnx")
+                  for layer, name, module, inputs in tqdm(parts, desc="exporting ops", unit="op")]
+        timed = time_onnx_files(paths, runtime, threads, runs)
+        overhead = timed[0]["median"]
+        alone = {(layer, name): dict(entry, **{k: max(0.0, entry[k] - overhead) for k in ("median", "p10", "p90")})
+                 for (layer, name, _, _), entry in zip(parts, timed[1:])}
+        costs = [{name: alone[(i, name)] for name in layer.ops} for i, layer in enumerate(search_space)]
+        fixed = {k: alone[(None, "fixed_stem")][k] + alone[(None, "fixed_head")][k] + overhead
+                 for k in ("median", "p10", "p90")}
+        if in_context:
+            fixed, costs = _calibrate_in_context(alone, num_points, search_space, threads, runs, runtime, tmp)
+    fixed["runs"] = runs
+    method = f"measure: each op alone as ONNX in {runtime}, interleaved medians"
+    if in_context:
+        method += ", anchored in whole models (reference subnet and its single-layer swaps)"
+    meta = make_meta(method, "ms", threads=threads, runtime=runtime_version(runtime), device=device,
+                     overhead_ms=overhead, num_points=num_points,
+                     fixed_parts={"stem": alone[(None, "fixed_stem")], "head": alone[(None, "fixed_head")]})
+    return make_table(meta, fixed, costs, search_space)
+
+
+def _calibrate_in_context(alone, num_points, search_space, threads, runs, runtime, tmp):
+    reference = [layer.ops[0] for layer in search_space]
+    variants = [(None, None)] + [(i, name) for i, layer in enumerate(search_space) for name in layer.ops[1:]]
+    archs = [[name if j == i else op for j, op in enumerate(reference)] for i, name in variants]
+    paths = export_subnets(archs, num_points, search_space, Path(tmp) / "context")
+    timed = dict(zip(variants, time_onnx_files(paths, runtime, threads, runs)))
+    t_ref = timed[(None, None)]["median"]
+    costs = []
+    for i, layer in enumerate(search_space):
+        base = alone[(i, reference[i])]["median"]
+        layer_costs = {reference[i]: dict(alone[(i, reference[i])], in_context=True)}
+        for name in layer.ops[1:]:
+            entry = timed[(i, name)]
+            layer_costs[name] = {**{k: max(0.0, base + entry[k] - t_ref) for k in ("median", "p10", "p90")},
+                                 "runs": entry["runs"], "alone_median": alone[(i, name)]["median"],
+                                 "in_context": True}
+        costs.append(layer_costs)
+    fixed_median = t_ref - sum(alone[(i, name)]["median"] for i, name in enumerate(reference))
+    spread = timed[(None, None)]
+    return {"median": fixed_median, "p10": fixed_median + spread["p10"] - t_ref,
+            "p90": fixed_median + spread["p90"] - t_ref, "reference_arch": reference}, costs
+
+
+def export_ops(out_dir, num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
+    """Write every candidate and the fixed parts as standalone ONNX files plus a manifest.json, to time
+    them on a phone or board with its own tool."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for layer, name, module, inputs in tqdm(all_parts(num_points, search_space), desc="exporting", unit="op"):
+        file = f"{name}.onnx" if layer is None else f"layer{layer}_{name}.onnx"
+        export_part(module, inputs, out_dir / file, simplify=True)
+        entries.append({"file": file, "layer": layer, "op": name,
+                        "inputs": {f"x{j}": list(x.shape) for j, x in enumerate(inputs)}})
+    manifest = {"num_points": num_points, "search_space": search_space_to_list(search_space), "entries": entries}
+    write_json(manifest, out_dir / "manifest.json")
+    return out_dir / "manifest.json"
+
+
+def read_device_csv(csv_path):
+    """``file -> stats`` from a CSV of ``file,median_ms[,p10_ms,p90_ms,runs]`` measured on a device."""
+    measured = {}
+    with open(csv_path, newline="") as f:
+        for line_no, row in enumerate(csv.DictReader(f), 2):
+            try:
+                stats = {key: float(row[f"{key}_ms"]) for key in ("median", "p10", "p90")
+                         if row.get(f"{key}_ms") not in (None, "")}
+                if row.get("runs"):
+                    stats["runs"] = int(row["runs"])
+                measured[row["file"].strip()] = stats
+            except (KeyError, ValueError, AttributeError) as error:
+                raise LookupTableError(f"{csv_path}:{line_no}: needs file,median_ms[,p10_ms,p90_ms,runs] "
+                                       f"({error})") from None
+    return measured
+
+
+def import_measurements(manifest_path, csv_path, meta):
+    """Table from a manifest and a CSV of ``file,median_ms[,p10_ms,p90_ms,runs]`` measured on a device."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    search_space = search_space_from_list(manifest["search_space"])
+    measured = read_device_csv(csv_path)
+    missing = [e["file"] for e in manifest["entries"] if e["file"] not in measured]
+    if missing:
+        raise LookupTableError(f"{csv_path}: no measurement for {', '.join(missing)}")
+    costs = [dict() for _ in search_space]
+    fixed = {"median": 0.0}
+    for entry in manifest["entries"]:
+        stats = measured[entry["file"]]
+        if entry["layer"] is None:
+            fixed = {k: fixed.get(k, 0.0) + v for k, v in stats.items() if k != "runs"}
+        else:
+            costs[entry["layer"]][entry["op"]] = stats
+    return make_table(meta, fixed, costs, search_space)
+
+
+def import_reference_lut(path, unit="ms", fixed_ms=None, search_space=SEARCH_SPACE):
+    """Table from the reference's lut.txt: one Python-literal dict per line with op_name,
+    op_data_shape = (w, h, c_in, c_out, stride) and op_latency; read with ast.literal_eval, never eval."""
+    by_shape = {}
+    with open(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = ast.literal_eval(line.strip())
+                shape = tuple(int(v) for v in entry["op_data_shape"])
+                by_shape.setdefault(shape, {})[entry["op_name"]] = {"median": float(entry["op_latency"])}
+            except (ValueError, SyntaxError, KeyError, TypeError) as error:
+                raise LookupTableError(f"{path}:{line_no}: not a lut.txt entry ({error})") from None
+    costs = []
+    for i, layer in enumerate(search_space):
+        shape = (layer.in_size, layer.in_size, layer.c_in, layer.c_out, layer.stride)
+        if shape not in by_shape:
+            raise LookupTableError(f"{path}: no entries for layer {i}, op_data_shape {shape}")
+        costs.append(by_shape[shape])
+    note = None
+    if fixed_ms is None:
+        fixed_ms = 0.0
+        note = ("lut.txt has no stem/head latency: fixed set to 0, "
+                "whole-model predictions cover the searched layers only")
+        print(f"warning: {note} (give --fixed_ms to set it)", file=sys.stderr)
+    meta = make_meta(f"import of reference lut.txt {Path(path).name}", unit, note=note)
+    return make_table(meta, {"median": fixed_ms}, costs, search_space)
+
+
+def spearman(a, b):
+    """Spearman rank correlation (average ranks for ties)."""
+    def ranks(values):
+        values = np.asarray(values, np.float64)
+        order = values.argsort()
+        result = np.empty(len(values))
+        result[order] = np.arange(len(values))
+        for v in np.unique(values):
+            tie = values == v
+            result[tie] = result[tie].mean()
+        return result
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def random_archs(search_space, count, seed=0):
+    rng = random.Random(seed)
+    return [[rng.choice(layer.ops) for layer in search_space] for _ in range(count)]
+
+
+def check_table(table, archs=20, threads=None, runs=4000, seed=0, num_points=None, runtime="onnxruntime"):
+    """Time ``archs`` random whole subnets end to end in ``runtime`` and compare with the table."""
+    threads = threads or table.meta.get("threads") or 1
+    num_points = num_points or table.meta.get("num_points") or DEFAULT_NUM_POINTS
+    sampled = random_archs(table.search_space, archs, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = export_subnets(sampled, num_points, table.search_space, tmp)
+        measured = [s["median"] for s in time_onnx_files(paths, runtime, threads, runs)]
+    predicted = [table.predict(arch) for arch in sampled]
+    errors = np.abs(np.array(predicted) - np.array(measured)) / np.array(measured)
+    return {"archs": sampled, "predicted": predicted, "measured": measured, "spearman": spearman(predicted, measured),
+            "mape": float(errors.mean()), "threads": threads, "runtime": runtime}

@@ -1,0 +1,68 @@
+"""Package trained results under released/: slim checkpoints (no optimiser state), ONNX and MNN files,
+arch.json, the lookup table used, logs and plots, so that a fresh clone runs predict.py and the
+benchmark without training.
+
+    python -m tools.release --run ckpt_save --out released --data_root data/faces68
+"""
+
+import argparse
+import shutil
+from pathlib import Path
+
+from checkpoints import landmark_network_from_state, load_checkpoint, save_checkpoint, slim
+from cli import exit_on_user_error
+from export import export_landmark_model, export_mnn, parity_images
+
+
+def release_copy(source, target):
+    """Save the slim form of a checkpoint; returns its full state."""
+    state = load_checkpoint(source)
+    save_checkpoint(slim(state), target)
+    return state
+
+
+def release_supernet(run, out):
+    supernet = release_copy(run / "supernet/checkpoint_best.pth", out / "supernet.pth")
+    shutil.copy(run / "supernet/arch.json", out / "arch.json")
+    for name in ("log.csv", "theta.png", "curves.png"):
+        shutil.copy(run / "supernet" / name, out / f"supernet_{name}")
+    shutil.copy(supernet["lut"], out / Path(supernet["lut"]).name)
+
+
+def release_model(run, out, model, images):
+    state = release_copy(run / model / "checkpoint_best.pth", out / f"{model}.pth")
+    for name in ("log.csv", "curves.png"):
+        shutil.copy(run / model / name, out / f"{model}_{name}")
+    network = landmark_network_from_state(state, run / model / "checkpoint_best.pth")
+    report = export_landmark_model(network, out / f"{model}.onnx", images)
+    mnn = export_mnn(network, out / f"{model}.onnx", images)
+    print(f"{model}: {report['output']} {report['size_bytes'] / 1024:.0f} KB, parity {report['max_abs_diff']:.1e}; "
+          f"{mnn['output']} {mnn['size_bytes'] / 1024:.0f} KB, parity {mnn['max_abs_diff']:.1e}")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default="ckpt_save", help="SNAPSHOT of the search and retrain runs")
+    parser.add_argument("--out", default="released")
+    parser.add_argument("--models", nargs="+", default=["subnet", "baseline"], help="retrain folders to release")
+    parser.add_argument("--data_root", help="test faces for the export parity check")
+    return parser.parse_args(argv)
+
+
+def run(args):
+    run_dir, out = Path(args.run), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    release_supernet(run_dir, out)
+    images = parity_images(args.data_root)
+    for model in args.models:
+        release_model(run_dir, out, model, images)
+    for path in sorted(out.iterdir()):
+        print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
+
+
+def main(argv=None):
+    exit_on_user_error(run, parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
