@@ -190,18 +190,21 @@ def check_arch(arch, search_space=SEARCH_SPACE):
 
 
 class AuxiliaryNet(nn.Module):
-    """PFLD's auxiliary net: head pose (pitch, yaw, roll in degrees) from the 16x28x28 stem feature."""
+    """PFLD's auxiliary net: head pose (pitch, yaw, roll in degrees) from a 28x28 feature of the network.
 
-    def __init__(self):
+    The searched networks feed it their 16-channel stem feature (the reference's widths: 64, last
+    kernel 7 with padding 1); ``pfld_lite`` its 64-channel feature A (PFLD's widths: 128, kernel 3)."""
+
+    def __init__(self, c_in=STEM_CHANNELS, width=64, last_kernel=7):
         super().__init__()
         self.features = nn.Sequential(
-            conv_bn(STEM_CHANNELS, 64, 3, 2),
-            conv_bn(64, 64, 3),
-            conv_bn(64, 32, 3, 2),
-            conv_bn(32, 64, 7, padding=1),
+            conv_bn(c_in, width, 3, 2),
+            conv_bn(width, width, 3),
+            conv_bn(width, 32, 3, 2),
+            conv_bn(32, width, last_kernel, padding=1),
             nn.AdaptiveMaxPool2d(1),
         )
-        self.fc = nn.Sequential(nn.Linear(64, 32), nn.Linear(32, 3))
+        self.fc = nn.Sequential(nn.Linear(width, 32), nn.Linear(32, 3))
 
     def forward(self, feature):
         return self.fc(self.features(feature).flatten(1))
@@ -237,6 +240,45 @@ class Baseline(nn.Module):
         return self.fc(torch.cat(pooled, dim=1)), feature
 
 
+def separable(c_in, c_out, stride):
+    """Depthwise-separable block of PFLD-lite: 3x3 depthwise-BN-ReLU, then 1x1-BN-ReLU."""
+    return nn.Sequential(conv_bn(c_in, c_in, 3, stride, groups=c_in), conv_bn(c_in, c_out, 1))
+
+
+class PFLDLite(nn.Module):
+    """The reference's baseline, "MobileNet-V3 PFLD": the 106-point PFLD "lite" of the
+    pfld_106_face_landmarks project, rebuilt from its published structure (about 0.26 M parameters and
+    77 M multiply-adds at 112x112: its first convolutions run at full resolution)."""
+
+    AUX = {"c_in": 64, "width": 128, "last_kernel": 3}
+
+    def __init__(self, num_points):
+        super().__init__()
+        self.num_points = num_points
+        self.stem = conv_bn(3, 16, 3, 1)
+        blocks_a = [(16, 32, 1), (32, 32, 2), (32, 32, 1), (32, 64, 2), (64, 64, 1), (64, 64, 1), (64, 64, 1)]
+        self.stage_a = nn.Sequential(*(separable(*spec) for spec in blocks_a))  # 64x28x28
+        blocks_b = [(64, 128, 2), (128, 128, 1), (128, 128, 1), (128, 256, 1), (256, 256, 1)]
+        self.stage_b = nn.Sequential(*(separable(*spec) for spec in blocks_b))  # 256x14x14
+        self.extra = nn.Sequential(
+            nn.Conv2d(256, 64, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, 2, 1, groups=64), nn.ReLU(inplace=True), nn.Conv2d(64, 128, 1))  # 128x7x7
+        self.tap_a = nn.Conv2d(64, 16, 3, 1, 1)
+        self.tap_b = nn.Conv2d(256, 64, 1)
+        self.fc = nn.Linear(16 + 64 + 128, 2 * num_points)
+
+    def forward(self, x):
+        feature = self.stage_a(self.stem(x))
+        b = self.stage_b(feature)
+        pooled = [F.adaptive_avg_pool2d(t, 1).flatten(1) for t in (self.tap_a(feature), self.tap_b(b), self.extra(b))]
+        return self.fc(torch.cat(pooled, dim=1)), feature
+
+
+def auxiliary_net_for(network):
+    """The auxiliary net that fits ``network``'s feature (its class's AUX widths, else the stem's)."""
+    return AuxiliaryNet(**getattr(network, "AUX", {}))
+
+
 def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 
@@ -263,5 +305,5 @@ def build_landmark_network(model_type, num_points, arch=None, search_space=None)
     return HAND_DESIGNED[model_type](num_points)
 
 
-HAND_DESIGNED = {"baseline": Baseline}
+HAND_DESIGNED = {"pfld_lite": PFLDLite, "baseline": Baseline}
 LANDMARK_MODELS = ("subnet", *HAND_DESIGNED)

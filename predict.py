@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from blocks import INPUT_SIZE
-from data.prepare import IMAGE_EXTENSIONS, TEST_CROP_SCALE
-from dataset import DataError, crop_face, face_crop_matrix, read_image, warp_points
+from data.prepare import IMAGE_EXTENSIONS
+from dataset import TEST_CROP_SCALE, DataError, crop_face, face_crop_matrix, read_image, warp_points
 
 # Haar box -> landmark box, measured on faces68/val (288 of 337 faces detected): the landmark box's
 # centre lies 0.15 box heights below the detection's and its longer side is 0.94 detection widths.

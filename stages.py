@@ -15,7 +15,15 @@ from engine import Stage, evaluate, require_finite, run_epochs, train_weights
 from fastpath import fastpath_from_args
 from lookup_table import LookupTable, runtime_mismatches
 from losses import get_loss
-from models import AuxiliaryNet, Subnet, Supernet, build_landmark_network, check_arch, search_space_to_list
+from models import (
+    AuxiliaryNet,
+    Subnet,
+    Supernet,
+    auxiliary_net_for,
+    build_landmark_network,
+    check_arch,
+    search_space_to_list,
+)
 from search import SearchObjective, train_theta
 from seeding import seed_everything
 from utils import get_logger
@@ -212,9 +220,9 @@ class RetrainStage(_LandmarkStage):
         if runtime.is_main:
             origin = "from scratch" if args.from_scratch else f"weights from {args.supernet}"
             what = args.model if self.arch is None else f"subnet {','.join(self.arch)} ({origin})"
-            self.log.info(f"retrain {what}: {len(self.train_set)} train / {len(self.test_set)} test faces of {args.data_root}, "
-                  f"{self.num_points} points, loss {args.loss}, {self.fast.describe()}, {runtime.world_size} "
-                  f"process(es) on {runtime.device}")
+            self.log.info(f"retrain {what}: {len(self.train_set)} train / {len(self.test_set)} test faces of "
+                          f"{args.data_root}, {self.num_points} points, loss {args.loss}, {self.fast.describe()}, "
+                          f"{runtime.world_size} process(es) on {runtime.device}")
 
     def check_resume(self, state, path):
         check_matches(state, path, self.num_points, arch=self.arch or None, model_type=self.args.model)
@@ -270,7 +278,8 @@ def read_arch(path):
 def build_models(args, num_points):
     """(network, auxiliary net, arch or None), initialised from the supernet unless told otherwise."""
     if args.model != "subnet":
-        return build_landmark_network(args.model, num_points), AuxiliaryNet(), None
+        network = build_landmark_network(args.model, num_points)
+        return network, auxiliary_net_for(network), None
     supernet, aux, state = load_supernet(args.supernet) if args.supernet else (None, AuxiliaryNet(), None)
     arch = read_arch(args.arch) if args.arch else state["arch"]
     if state is not None:

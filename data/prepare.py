@@ -5,9 +5,13 @@ Sources:
   jd106  the 106-point challenge's bbox_landmark.txt (name, x1 y1 x2 y2, 212 coordinates per line)
   wflw   WFLW annotation lists (196 coordinates, 4 box values, 6 attributes, image name per line)
 
+Training faces are written as one context crop each (2x the landmark box, 224x224), which the
+dataset crops online with fresh jitter every epoch; ``--copies N`` writes N fixed 112x112 crops per
+face instead (the reference's way). Test faces are the centred 112x112 crop (1.2x the box).
+
 Examples:
   python data/prepare.py --source pts --train ../shared/data/faces68/train \\
-      --test ../shared/data/faces68/val --out data/faces68 --copies 10
+      --test ../shared/data/faces68/val --out data/faces68
   python data/prepare.py --source pts --train ../shared/data/samples106 \\
       --test ../shared/data/samples106 --out data/samples106 --copies 4
 """
@@ -23,9 +27,12 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from blocks import INPUT_SIZE  # noqa: E402
 from dataset import (  # noqa: E402
-    INPUT_SIZE,
+    CONTEXT_SCALE,
+    CONTEXT_SIZE,
     DataError,
+    centred_crop_matrix,
     crop_face,
     face_crop_matrix,
     landmark_box,
@@ -33,28 +40,9 @@ from dataset import (  # noqa: E402
     warp_points,
     write_list_file,
 )
+from headpose import euler_angles  # noqa: E402
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-TEST_CROP_SCALE = 1.2  # test crops: a square of 1.2x the landmark box's longer side
-
-# 14 points tracked for head pose: brow outer/inner (left, right), eye outer/inner, nose wings,
-# mouth corners, lower lip centre, chin, in each point scheme's own indices. 106 is the LaPa/JD-106
-# order of ../shared/data/samples106 (the reference's list, 43,46,97,101,35,75,89,93,..., is for
-# another 106 order: there 35 is a brow point); each index was checked on both samples.
-POSE_POINTS = {
-    68: [17, 21, 22, 26, 36, 39, 42, 45, 31, 35, 48, 54, 57, 8],
-    98: [33, 38, 50, 46, 60, 64, 68, 72, 55, 59, 76, 82, 85, 16],
-    106: [33, 37, 42, 46, 66, 70, 75, 79, 57, 63, 84, 90, 93, 16],
-}
-# The same 14 points on a generic adult head (cm), in the camera's axes (x right, y down, z away from
-# the camera), so that a frontal face has the identity rotation and zero Euler angles.
-FACE_3D = np.array([
-    [-6.8, -6.8, 2.6], [-1.3, -7.1, 0.1], [1.3, -7.1, 0.1], [6.8, -6.8, 2.6],
-    [-5.3, -5.5, 3.0], [-1.8, -5.4, 2.6], [1.8, -5.4, 2.6], [5.3, -5.5, 3.0],
-    [-2.0, -1.4, 0.8], [2.0, -1.4, 0.8], [-2.8, 2.1, 2.0], [2.8, 2.1, 2.0],
-    [0.0, 3.1, 0.9], [0.0, 7.4, 2.9],
-])
-
 
 class Face(NamedTuple):
     image: Path
@@ -143,25 +131,6 @@ def read_source(source, path, image_dir=None):
     return {"jd106": read_jd106, "wflw": read_wflw}[source](path, image_dir)
 
 
-def euler_angles(points, image_size=INPUT_SIZE):
-    """Pitch, yaw, roll (degrees) of a face from its 14 pose points by cv2.solvePnP; zeros when the
-    point scheme has no pose points listed."""
-    if len(points) not in POSE_POINTS:
-        return np.zeros(3)
-    image_points = np.ascontiguousarray(points[POSE_POINTS[len(points)]], np.float64)
-    camera = np.array([[image_size, 0, image_size / 2], [0, image_size, image_size / 2], [0, 0, 1]], np.float64)
-    ok, rvec, _ = cv2.solvePnP(FACE_3D, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
-    if not ok:
-        return np.zeros(3)
-    rotation, _ = cv2.Rodrigues(rvec)
-    return np.array(cv2.RQDecomp3x3(rotation)[0])
-
-
-def centred_crop_matrix(points):
-    center, extent = landmark_box(points)
-    return face_crop_matrix(center, TEST_CROP_SCALE * extent.max())
-
-
 def train_crop_matrix(points, rng):
     """Random rotation within +-30 degrees, centre shift within +-10% of the box, crop side between
     the box's shorter side and 1.25x its longer side."""
@@ -171,8 +140,18 @@ def train_crop_matrix(points, rng):
     return face_crop_matrix(center, size, rng.uniform(-30, 30))
 
 
+def context_crop(face, image):
+    """The stored training face: a square of CONTEXT_SCALE x the box's longer side, CONTEXT_SIZE px."""
+    center, extent = landmark_box(face.points)
+    matrix = face_crop_matrix(center, CONTEXT_SCALE * extent.max(), out_size=CONTEXT_SIZE)
+    return crop_face(image, matrix, CONTEXT_SIZE), warp_points(face.points, matrix) / CONTEXT_SIZE
+
+
 def make_crops(face, image, copies, rng, train, tries=20):
-    """Up to ``copies`` crops of a face with every landmark inside; returns crops and skip reasons."""
+    """Crops of a face with every landmark inside (points normalised to the crop); and skip reasons.
+    Training: one context crop (``copies`` 0) or ``copies`` fixed crops; test: the centred crop."""
+    if train and copies == 0:
+        return [context_crop(face, image)], Counter()
     crops, skipped = [], Counter()
     for _ in range(copies if train else 1):
         for _ in range(tries if train else 1):
@@ -186,7 +165,7 @@ def make_crops(face, image, copies, rng, train, tries=20):
     return crops, skipped
 
 
-def prepare_split(faces, out_root, split, copies=10, seed=0):
+def prepare_split(faces, out_root, split, copies=0, seed=0):
     """Write ``OUT/{split}_data/imgs/*.jpg`` and ``list.txt``; returns a summary dict."""
     train = split == "train"
     folder = Path(out_root) / f"{split}_data"
@@ -196,7 +175,8 @@ def prepare_split(faces, out_root, split, copies=10, seed=0):
     for face in tqdm(faces, desc=f"{split} faces", unit="face"):
         try:
             image = read_image(face.image, face.name)
-        except DataError:
+        except DataError as error:
+            print(f"warning: {error} (skipped)", file=sys.stderr)
             skipped["unreadable image"] += 1
             continue
         crops, face_skips = make_crops(face, image, copies, rng, train)
@@ -204,7 +184,7 @@ def prepare_split(faces, out_root, split, copies=10, seed=0):
         for k, (crop, points) in enumerate(crops):
             relative = f"{split}_data/imgs/{face.name}__{k}.jpg"
             cv2.imwrite(str(Path(out_root) / relative), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            rows.append((relative, points, euler_angles(points * INPUT_SIZE)))
+            rows.append((relative, points, euler_angles(points * crop.shape[0], crop.shape[0])))
     write_list_file(folder / "list.txt", rows)
     return {"split": split, "faces_in": len(faces), "crops_out": len(rows), "skipped": dict(skipped)}
 
@@ -216,7 +196,9 @@ def main(argv=None):
     parser.add_argument("--test", help="test faces: a .pts folder or an annotation file")
     parser.add_argument("--images", help="image folder for jd106/wflw annotation files (default: beside them)")
     parser.add_argument("--out", required=True, help="DATA_ROOT to write")
-    parser.add_argument("--copies", type=int, default=10, help="augmented crops per training face")
+    parser.add_argument("--copies", type=int, default=0,
+                        help="0: one context crop per training face, augmented online (default); "
+                             "N: N fixed 112x112 augmented crops per face")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not (args.train or args.test):

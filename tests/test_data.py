@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from prepare import FACE_3D, POSE_POINTS, euler_angles, read_jd106, read_pts, read_wflw, train_crop_matrix
 from prepare import main as prepare_main
+from prepare import read_jd106, read_pts, read_wflw, train_crop_matrix
 from synthetic import make_synthetic_dataset, template
 
 from dataset import (
@@ -22,6 +22,7 @@ from dataset import (
     warp_points,
     write_list_file,
 )
+from headpose import FACE_3D, POSE_POINTS, euler_angles
 from metrics import EYE_CORNERS, landmark_metrics
 
 

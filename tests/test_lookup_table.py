@@ -51,7 +51,8 @@ def test_flops_table_predicts_whole_model_macs(flops_data):
     (lambda d: d["layers"][0].__setitem__("stride", 2), r"layer 0: stride is 2"),
     (lambda d: d["meta"].__setitem__("unit", "us"), r"unit 'us' is not one of ms, MMAC"),
     (lambda d: d["layers"].pop(), r"4 layers, but the search space has 5"),
-    (lambda d: d["layers"][1]["ops"]["sep_k3"].__setitem__("median", "fast"), r"layer 1: op sep_k3 needs a finite numeric"),
+    (lambda d: d["layers"][1]["ops"]["sep_k3"].__setitem__("median", "fast"),
+     r"layer 1: op sep_k3 needs a finite numeric"),
     (lambda d: d.pop("fixed"), r"needs 'meta', 'fixed' and 'layers'"),
 ])
 def test_validation_errors_are_clear(tmp_path, flops_data, mutate, message):

@@ -11,9 +11,9 @@ import retrain
 import supernet_train
 from blocks import SEARCH_SPACE
 from checkpoints import landmark_network_from_state, load_checkpoint
-from data.prepare import centred_crop_matrix, read_pts
+from data.prepare import read_pts
 from data.synthetic import make_synthetic_dataset
-from dataset import INPUT_SIZE, landmark_box, load_datasets, make_loader, warp_points
+from dataset import INPUT_SIZE, centred_crop_matrix, landmark_box, load_datasets, make_loader, warp_points
 from deploy import OrtSession, export_onnx
 from distributed import Runtime
 from engine import evaluate

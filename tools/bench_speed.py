@@ -1,11 +1,14 @@
-"""Images per second of each training stage on this machine: the data loader, the supernet's weight
-pass (soft and hard sampling), its theta pass, and argmax validation. A benchmark, not a test.
+"""Training speed on this machine: images/s of plain fp32 eager NCHW against the fast path (fastpath.py)
+for every pass training runs, measured interleaved (eager, fast, eager, fast, ...) in one process so
+the ratio holds on a busy machine; the data loader; and, with --whole_epoch, whole search epochs.
+A benchmark, not a test.
 
-    python bench_speed.py                            # generated 68-point data, batch 64
-    python bench_speed.py --data_root data/faces68 --batch_size 128
+    python -m tools.bench_speed --data_root data/faces68
+    python -m tools.bench_speed --data_root data/faces68 --whole_epoch --epoch_faces 600
 """
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -13,19 +16,18 @@ from pathlib import Path
 import torch
 
 from data.synthetic import make_synthetic_dataset
-from dataset import LandmarkDataset, make_loader
-from engine import Runtime, evaluate, train_weights
-from lookup_table import LookupTable, build_flops_table
-from models import AuxiliaryNet, Supernet
-from supernet_train import parse_args, train_theta
+from dataset import LandmarkDataset, data_paths, make_loader
+from distributed import Runtime
+from engine import evaluate, train_weights
+from fastpath import EAGER, FastPath, native_bf16
+from lookup_table import LookupTable
+from losses import get_loss
+from models import Supernet, auxiliary_net_for, build_landmark_network
+from search import SearchObjective, train_theta
+from table_builders import build_flops_table
 
-
-def images_per_second(run_pass, batch, steps, warmup=2):
-    """Images/s of ``run_pass`` (a training function taking an iterable of batches) on one fixed batch."""
-    run_pass([batch] * warmup)
-    start = time.perf_counter()
-    run_pass([batch] * steps)
-    return steps * len(batch[0]) / (time.perf_counter() - start)
+CPU = Runtime(0, 1, torch.device("cpu"), [])
+SUBNET_ARCH = ["gh_k3", "gh_k3", "gh_k5", "gh_k5", "gh_k5"]
 
 
 def loader_speed(dataset, batch_size, workers, batches):
@@ -40,47 +42,140 @@ def loader_speed(dataset, batch_size, workers, batches):
     return seen / (time.perf_counter() - start)
 
 
-def main(argv=None):
+class Pass:
+    """One training pass on its own copy of the networks, run the way one fast-path setting runs it."""
+
+    def __init__(self, kind, fast, num_points, table):
+        torch.manual_seed(0)
+        self.kind, self.fast = kind, fast
+        self.loss_fn = get_loss("pfld")
+        if kind.startswith(("weights", "theta")):
+            self.network = Supernet(num_points)
+        else:
+            self.network = build_landmark_network(kind.split()[-1], num_points, SUBNET_ARCH)
+        self.aux = auxiliary_net_for(self.network)
+        fast.prepare(self.network)
+        fast.prepare(self.aux)
+        self.objective = SearchObjective(table, "mul", 0.25, 0.6)
+        params = [p for n, p in self.network.named_parameters() if not n.endswith("theta")]
+        self.optimizer = torch.optim.Adam(params + list(self.aux.parameters()), 1e-3)
+        if isinstance(self.network, Supernet):
+            self.theta_optimizer = torch.optim.AdamW(self.network.arch_parameters(), 0.01)
+
+    def __call__(self, batches):
+        net, fast = self.network, self.fast
+        if self.kind.startswith("weights"):
+            mode = self.kind.split()[-1]
+            net.train()
+            return train_weights(lambda x: net(x, mode, 5.0, arch_grad=False)[:2], self.aux, batches,
+                                 self.optimizer, CPU, self.loss_fn, fast)
+        if self.kind.startswith("theta"):
+            net.train()
+            return train_theta(net, self.aux, batches, self.theta_optimizer, self.objective, self.loss_fn,
+                               self.kind.split()[-1], 5.0, CPU, fast)
+        if self.kind.startswith("evaluation"):
+            net.eval()
+            return evaluate(lambda x: net(x)[0], batches, CPU, fast)
+        net.train()
+        return train_weights(net, self.aux, batches, self.optimizer, CPU, self.loss_fn, fast)
+
+
+def interleaved(passes, batch, steps, rounds):
+    """Median images/s of each pass over ``rounds`` interleaved rounds of ``steps`` batches; and the
+    seconds each pass's first two batches took (where torch.compile compiles)."""
+    warm = []
+    for run_pass in passes:
+        started = time.perf_counter()
+        run_pass([batch] * 2)
+        warm.append(time.perf_counter() - started)
+    speeds = [[] for _ in passes]
+    for _ in range(rounds):
+        for run_pass, bucket in zip(passes, speeds):
+            started = time.perf_counter()
+            run_pass([batch] * steps)
+            bucket.append(steps * len(batch[0]) / (time.perf_counter() - started))
+    return [statistics.median(s) for s in speeds], warm
+
+
+def compare_passes(batch, num_points, steps, rounds, fast, compiled):
+    table = LookupTable(build_flops_table(num_points))
+    kinds = ["weights soft", "weights hard", "theta soft", "theta hard", "fine-tune subnet", "fine-tune pfld_lite",
+             "evaluation subnet"]
+    results = {}
+    for kind in kinds:
+        setups = {"eager": EAGER, "fast": fast}
+        if compiled and kind.startswith(("fine-tune subnet", "evaluation")):
+            setups["fast+compile"] = fast._replace(compile=True)
+        passes = [Pass(kind, setup, num_points, table) for setup in setups.values()]
+        speeds, warm = interleaved(passes, batch, steps, rounds)
+        results[kind] = dict(zip(setups, speeds))
+        line = ", ".join(f"{name} {speed:6.0f} img/s" for name, speed in zip(setups, speeds))
+        extra = f" (compile: first 2 batches {warm[2]:.1f} s vs {warm[1]:.1f} s)" if len(setups) > 2 else ""
+        print(f"{kind:22s} {line}; fast/eager {speeds[1] / speeds[0]:.2f}x{extra}", flush=True)
+    return results
+
+
+def whole_epochs(data_root, num_points, faces, batch_size, workers):
+    """ms per training image of one whole search epoch (weights + theta + validation + saving):
+    soft sampling in plain eager (NNI's way) against hard sampling on the fast path."""
+    import supernet_train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = subset_root(data_root, faces, Path(tmp) / "data")
+        lut = Path(tmp) / "flops.json"
+        LookupTable(build_flops_table(num_points)).save(lut)
+        timings = {}
+        for name, flags in (("soft, eager", ["--sample", "soft", "--no_channels_last", "--precision", "fp32"]),
+                            ("hard, fast path", ["--sample", "hard"])):
+            started = time.perf_counter()
+            supernet_train.main(["--data_root", str(root), "--lut", str(lut), "--snapshot", f"{tmp}/{name[:4]}",
+                                 "--epochs", "1", "--warmup_epochs", "0", "--batch_size", str(batch_size),
+                                 "--workers", str(workers), "--dev_id", "cpu", *flags])
+            timings[name] = (time.perf_counter() - started) * 1000 / faces
+        return timings
+
+
+def subset_root(data_root, faces, out):
+    """A DATA_ROOT with the first ``faces`` training lines and the whole test split (paths kept absolute)."""
+    train_list, test_list = data_paths(data_root)
+    for source, target, limit in ((train_list, out / "train_data/list.txt", faces), (test_list,
+                                                                                   out / "test_data/list.txt", None)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = source.read_text().splitlines()[:limit]
+        target.write_text("".join(f"{Path(data_root).resolve() / line}\n" for line in lines))
+    return out
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_root", help="a prepared DATA_ROOT (default: generated data)")
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=3, help="batches per pass per round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the median is reported)")
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
+    parser.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
+    parser.add_argument("--whole_epoch", action="store_true", help="also time whole search epochs on DATA_ROOT")
+    parser.add_argument("--epoch_faces", type=int, default=600, help="training lines used by --whole_epoch")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    fast = FastPath(channels_last=True, precision="bf16" if native_bf16() else "fp32")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.data_root) if args.data_root else make_synthetic_dataset(tmp, 68, 1024, 16)
-        dataset = LandmarkDataset(root / "train_data/list.txt", root, augment=True)
+        dataset = LandmarkDataset(data_paths(root)[0], root, augment=True)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
-              f"{dataset.num_points} points")
+              f"{dataset.num_points} points, native bf16: {native_bf16()}; fast path: {fast.describe()}")
         print(f"data loader ({args.workers} workers, augmenting): "
               f"{loader_speed(dataset, args.batch_size, args.workers, 20):8.0f} images/s")
         batch = next(iter(make_loader(dataset, batch_size=args.batch_size, shuffle=True, workers=0)))
-    # The passes time the functions training runs, fed one fixed batch repeatedly.
-    supernet, aux = Supernet(dataset.num_points), AuxiliaryNet()
-    optimizer = torch.optim.Adam(supernet.weight_parameters() + list(aux.parameters()), 1e-3)
-    theta_optimizer = torch.optim.AdamW(supernet.arch_parameters(), 0.01)
-    table = LookupTable(build_flops_table(dataset.num_points))
-    runtime = Runtime(0, 1, torch.device("cpu"), [])
-
-    def weight_pass(mode):
-        return lambda batches: train_weights(lambda x: supernet(x, mode, 5.0, arch_grad=False)[:2], aux, batches,
-                                             optimizer, runtime)
-
-    def theta_pass(mode):
-        search_args = parse_args(["--sample", mode])  # the search's defaults: mul, alpha 0.25, beta 0.6
-        return lambda batches: train_theta(supernet, aux, batches, theta_optimizer, table, search_args, 5.0, runtime)
-
-    supernet.train()
-    results = {}
-    for name, run_pass in [("weight pass, soft", weight_pass("soft")), ("weight pass, hard", weight_pass("hard")),
-                           ("theta pass, soft", theta_pass("soft")), ("theta pass, hard", theta_pass("hard"))]:
-        results[name] = images_per_second(run_pass, batch, args.steps)
-        print(f"{name:24s} {results[name]:8.0f} images/s")
-    supernet.eval()
-    speed = images_per_second(lambda batches: evaluate(lambda x: supernet(x, "argmax")[0], batches, runtime),
-                              batch, args.steps)
-    print(f"{'validation (argmax)':24s} {speed:8.0f} images/s")
-    print(f"hard / soft weight pass: {results['weight pass, hard'] / results['weight pass, soft']:.1f}x")
+    compare_passes(batch, dataset.num_points, args.steps, args.rounds, fast, args.compile)
+    if args.whole_epoch:
+        timings = whole_epochs(root, dataset.num_points, args.epoch_faces, args.batch_size, args.workers)
+        (soft, soft_ms), (hard, hard_ms) = timings.items()
+        print(f"whole search epoch: {soft} {soft_ms:.2f} ms/image, {hard} {hard_ms:.2f} ms/image; "
+              f"{soft_ms / hard_ms:.2f}x")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 import argparse
 
 from blocks import SEARCH_SPACE, build_op
-from models import Baseline, Subnet, count_macs, count_parameters
+from models import Baseline, PFLDLite, Subnet, count_macs, count_parameters
 
 
 def extreme_archs(search_space=SEARCH_SPACE):
@@ -20,7 +20,8 @@ def extreme_archs(search_space=SEARCH_SPACE):
 
 def model_table(num_points):
     smallest, largest = extreme_archs()
-    models = [("baseline (PFLD-lite)", Baseline(num_points)),
+    models = [("pfld_lite (the reference's baseline)", PFLDLite(num_points)),
+              ("baseline (PFLD-MobileNetV2, 16 channels)", Baseline(num_points)),
               ("smallest subnet " + ",".join(smallest), Subnet(smallest, num_points)),
               ("largest subnet " + ",".join(largest), Subnet(largest, num_points))]
     rows = ["| model | parameters | MACs (M) | float32 size (KB) |", "|---|---:|---:|---:|"]
