@@ -2,6 +2,7 @@
 into one line naming the file and a non-zero exit (a traceback is for bugs only).
 """
 
+import argparse
 import math
 import sys
 
@@ -16,6 +17,17 @@ from losses import DEFAULT_LOSS, LOSSES
 
 # The errors a user's input or environment can cause; each carries a one-line message naming the file.
 USER_ERRORS = (CheckpointError, DataError, DeployError, LookupTableError, TrainingError, ValueError, OSError)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``prog: error: ...``, exit status 2) and the module docstring as help."""
+
+    def __init__(self, description=None, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(description=description, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 def add_common_args(parser, default_batch=128):

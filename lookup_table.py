@@ -16,11 +16,9 @@ export/import and ``check`` live in table_builders.py; this file is the table an
     python lookup_table.py show --lut data/lut_x86_ort.json
 """
 
-import argparse
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -103,6 +101,9 @@ def validate(data, search_space, source):
 
     if not isinstance(data, dict) or not {"meta", "fixed", "layers"} <= set(data):
         fail("a table needs 'meta', 'fixed' and 'layers'")
+    if not isinstance(data["meta"], dict) or not isinstance(data["layers"], list) or \
+            not all(isinstance(entry, dict) and isinstance(entry.get("ops", {}), dict) for entry in data["layers"]):
+        fail("'meta' must be an object, 'layers' a list of objects with 'ops' objects")
     unit = data["meta"].get("unit")
     if unit not in UNITS:
         fail(f"unit {unit!r} is not one of {', '.join(UNITS)}")
@@ -171,9 +172,10 @@ def runtime_mismatches(table, runtime, threads, cpu):
 
 
 def parse_args(argv=None):
+    from cli import Parser
     from deploy import RUNTIMES
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build a table on this machine")
     build.add_argument("--method", choices=["flops", "measure"], required=True)
@@ -261,19 +263,21 @@ def _export_ops(args):
 BUILDERS = {"build": _build, "import": _import, "import-lut": _import_lut}
 
 
+def run_command(args):
+    if args.command in BUILDERS:
+        table = LookupTable(BUILDERS[args.command](args), source=args.out)
+        table.save(args.out)
+        print(format_table(table))
+    elif args.command == "show":
+        print(format_table(LookupTable.load(args.lut)))
+    else:
+        {"check": _check, "export-ops": _export_ops}[args.command](args)
+
+
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        if args.command in BUILDERS:
-            table = LookupTable(BUILDERS[args.command](args), source=args.out)
-            table.save(args.out)
-            print(format_table(table))
-        elif args.command == "show":
-            print(format_table(LookupTable.load(args.lut)))
-        else:
-            {"check": _check, "export-ops": _export_ops}[args.command](args)
-    except LookupTableError as error:
-        sys.exit(f"error: {error}")
+    from cli import exit_on_user_error
+
+    exit_on_user_error(run_command, parse_args(argv))
 
 
 if __name__ == "__main__":

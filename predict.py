@@ -9,7 +9,6 @@ The face box comes from OpenCV's bundled Haar detector (the largest face), or fr
 read as the box of the face's landmarks (what the training crops were centred on).
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from blocks import INPUT_SIZE
+from cli import Parser, exit_on_user_error
 from data.prepare import IMAGE_EXTENSIONS
 from dataset import TEST_CROP_SCALE, DataError, crop_face, face_crop_matrix, read_image, warp_points
 
@@ -45,6 +45,8 @@ def detect_face(image, where):
 
 def box_face(box):
     x1, y1, x2, y2 = box
+    if not np.isfinite(box).all() or x2 <= x1 or y2 <= y1:
+        raise DataError(f"--box {x1:g} {y1:g} {x2:g} {y2:g}: expected x1 y1 x2 y2 with x2 > x1 and y2 > y1")
     return np.array([(x1 + x2) / 2, (y1 + y2) / 2]), max(x2 - x1, y2 - y1)
 
 
@@ -98,35 +100,49 @@ def image_paths(source):
     return [source]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def output_stem(path):
+    """``face.jpg`` -> ``face_jpg``: two images of one folder never write the same output file."""
+    return f"{path.stem}_{path.suffix.lstrip('.')}" if path.suffix else path.stem
+
+
+def parse_args(argv=None):
+    parser = Parser(__doc__)
     parser.add_argument("source", help="an image or a folder of images")
     parser.add_argument("--model", default="output/subnet.onnx", help=".onnx file or retrain checkpoint (.pth)")
     parser.add_argument("--box", type=float, nargs=4, metavar=("X1", "Y1", "X2", "Y2"),
                         help="face landmark box in pixels instead of the detector")
-    parser.add_argument("--out", default="output/predict", help="folder for NAME_landmarks.png and NAME.json")
-    args = parser.parse_args(argv)
-    try:
-        paths = image_paths(args.source)
-        predictor = LandmarkPredictor(args.model)
-    except (DataError, OSError, RuntimeError) as error:
-        sys.exit(f"error: {error}")
+    parser.add_argument("--out", default="output/predict", help="folder for NAME_EXT_landmarks.png and NAME_EXT.json")
+    return parser.parse_args(argv)
+
+
+def run(args):
+    if args.box:
+        box_face(args.box)  # checked before any work
+    paths = image_paths(args.source)
+    predictor = LandmarkPredictor(args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    failures = 0
+    failures = []
     for path in paths:
         try:
             image, points, face = predict_image(predictor, path, args.box)
         except DataError as error:
+            if len(paths) == 1:
+                raise
             print(f"error: {error}", file=sys.stderr)
-            failures += 1
+            failures.append(path)
             continue
-        cv2.imwrite(str(out / f"{path.stem}_landmarks.png"), draw_points(image, points))
-        (out / f"{path.stem}.json").write_text(json.dumps(
+        stem = output_stem(path)
+        cv2.imwrite(str(out / f"{stem}_landmarks.png"), draw_points(image, points))
+        (out / f"{stem}.json").write_text(json.dumps(
             {"image": str(path), "face": face, "landmarks": np.round(points, 2).tolist()}, indent=1) + "\n")
-        print(f"{path}: {len(points)} landmarks -> {out / (path.stem + '_landmarks.png')}")
+        print(f"{path}: {len(points)} landmarks -> {out / (stem + '_landmarks.png')}")
     if failures:
-        sys.exit(f"error: {failures} of {len(paths)} image(s) failed")
+        sys.exit(f"error: {len(failures)} of {len(paths)} image(s) of {args.source} failed")
+
+
+def main(argv=None):
+    exit_on_user_error(run, parse_args(argv))
 
 
 if __name__ == "__main__":

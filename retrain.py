@@ -9,16 +9,15 @@ Writes SNAPSHOT/MODEL/ (subnet, baseline, ...): checkpoint_best.pth (lowest test
 checkpoint_last.pth, log.csv, train.log, curves.png.
 """
 
-import argparse
 from pathlib import Path
 
-from cli import add_common_args, check_common_args, run_stage
+from cli import Parser, add_common_args, check_common_args, run_stage
 from models import LANDMARK_MODELS
 from stages import RetrainStage
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     add_common_args(parser, default_batch=128)
     parser.add_argument("--supernet", help="supernet checkpoint: the architecture and the weights to start from")
     parser.add_argument("--arch", help="arch.json (or a JSON list of op names) overriding the checkpoint's choice")

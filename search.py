@@ -43,6 +43,9 @@ class SearchObjective:
                              "for a search that ignores latency")
         if alpha < 0 or (target is not None and target <= 0):
             raise ValueError("alpha must be >= 0 and a latency target > 0")
+        if target is not None and target < table.min_latency():
+            raise ValueError(f"{table.source}: no architecture fits the latency target {target:g} {table.unit}: "
+                             f"the cheapest costs {table.min_latency():.4g}")
         self.table, self.mode, self.alpha, self.beta, self.target = table, mode, alpha, beta, target
         self.min_cost = table.min_latency()
         if self.min_cost <= 0:

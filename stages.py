@@ -63,7 +63,8 @@ class SearchStage(_LandmarkStage):
 
     def __init__(self, args, runtime, out_dir):
         self._setup(args, runtime, out_dir)
-        weight_idx, arch_idx = split_weight_arch(self.train_set.samples, args.arch_fraction, args.seed)
+        weight_idx, arch_idx = split_weight_arch(self.train_set.samples, args.arch_fraction, args.seed,
+                                                 self.train_set.list_path)
         self.weight_loader = self._loader(weight_idx, args.seed)
         self.arch_loader = self._loader(arch_idx, args.seed + 1)
         self.supernet = Supernet(self.num_points).to(runtime.device)

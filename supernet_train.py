@@ -9,16 +9,15 @@ Writes SNAPSHOT/supernet/: checkpoint_best.pth, checkpoint_last.pth, arch.json, 
 curves.png and theta.png.
 """
 
-import argparse
 import math
 from pathlib import Path
 
-from cli import add_common_args, check_common_args, run_stage
+from cli import Parser, add_common_args, check_common_args, run_stage
 from stages import SearchStage
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     add_common_args(parser, default_batch=128)
     parser.add_argument("--lut", default="data/lut_x86_ort.json", help="latency lookup table (JSON)")
     parser.add_argument("--warmup_epochs", type=int, default=20, help="epochs training weights only")

@@ -195,36 +195,43 @@ def export_ops(out_dir, num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE
 def read_device_csv(csv_path):
     """``file -> stats`` from a CSV of ``file,median_ms[,p10_ms,p90_ms,runs]`` measured on a device."""
     measured = {}
-    with open(csv_path, newline="") as f:
-        for line_no, row in enumerate(csv.DictReader(f), 2):
-            try:
-                stats = {key: float(row[f"{key}_ms"]) for key in ("median", "p10", "p90")
-                         if row.get(f"{key}_ms") not in (None, "")}
-                if row.get("runs"):
-                    stats["runs"] = int(row["runs"])
-                measured[row["file"].strip()] = stats
-            except (KeyError, ValueError, AttributeError) as error:
-                raise LookupTableError(f"{csv_path}:{line_no}: needs file,median_ms[,p10_ms,p90_ms,runs] "
-                                       f"({error})") from None
+    try:
+        rows = list(csv.DictReader(Path(csv_path).read_text(encoding="utf-8").splitlines()))
+    except (OSError, UnicodeDecodeError) as error:
+        raise LookupTableError(f"{csv_path}: cannot read the CSV ({type(error).__name__})") from None
+    for line_no, row in enumerate(rows, 2):
+        try:
+            stats = {key: float(row[f"{key}_ms"]) for key in ("median", "p10", "p90")
+                     if row.get(f"{key}_ms") not in (None, "")}
+            if row.get("runs"):
+                stats["runs"] = int(row["runs"])
+            measured[row["file"].strip()] = stats
+        except (KeyError, ValueError, AttributeError) as error:
+            raise LookupTableError(f"{csv_path}:{line_no}: needs file,median_ms[,p10_ms,p90_ms,runs] "
+                                   f"({error})") from None
     return measured
 
 
 def import_measurements(manifest_path, csv_path, meta):
     """Table from a manifest and a CSV of ``file,median_ms[,p10_ms,p90_ms,runs]`` measured on a device."""
-    manifest = json.loads(Path(manifest_path).read_text())
-    search_space = search_space_from_list(manifest["search_space"])
+    try:
+        manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+        search_space = search_space_from_list(manifest["search_space"])
+        entries = [(e["file"], e["layer"], e["op"]) for e in manifest["entries"]]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise LookupTableError(f"{manifest_path}: not a manifest written by export-ops ({error})") from None
     measured = read_device_csv(csv_path)
-    missing = [e["file"] for e in manifest["entries"] if e["file"] not in measured]
+    missing = [file for file, _, _ in entries if file not in measured]
     if missing:
         raise LookupTableError(f"{csv_path}: no measurement for {', '.join(missing)}")
     costs = [dict() for _ in search_space]
     fixed = {"median": 0.0}
-    for entry in manifest["entries"]:
-        stats = measured[entry["file"]]
-        if entry["layer"] is None:
+    for file, layer, op in entries:
+        stats = measured[file]
+        if layer is None:
             fixed = {k: fixed.get(k, 0.0) + v for k, v in stats.items() if k != "runs"}
         else:
-            costs[entry["layer"]][entry["op"]] = stats
+            costs[layer][op] = stats
     return make_table(meta, fixed, costs, search_space)
 
 

@@ -16,7 +16,6 @@ Examples:
       --test ../shared/data/samples106 --out data/samples106 --copies 4
 """
 
-import argparse
 import sys
 from collections import Counter
 from pathlib import Path
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from blocks import INPUT_SIZE  # noqa: E402
+from cli import Parser, exit_on_user_error  # noqa: E402
 from dataset import (  # noqa: E402
     CONTEXT_SCALE,
     CONTEXT_SIZE,
@@ -52,7 +52,10 @@ class Face(NamedTuple):
 
 def read_pts(path):
     """Points of a 300-W .pts file: ``version: 1``, ``n_points: N``, ``{``, N lines ``x y``, ``}``."""
-    lines = Path(path).read_text().splitlines()
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file (expected a 300-W .pts file)") from None
     count = None
     points = []
     inside = False
@@ -72,6 +75,8 @@ def read_pts(path):
                 x, y = (float(v) for v in text.split())
             except ValueError:
                 raise DataError(f"{path}:{line_no}: expected 'x y', got {text!r}") from None
+            if not np.isfinite([x, y]).all():
+                raise DataError(f"{path}:{line_no}: NaN or infinite coordinate {text!r}")
             points.append((x, y))
     if count is None or len(points) != count:
         raise DataError(f"{path}: n_points says {count} but {len(points)} points are listed")
@@ -93,17 +98,23 @@ def read_pts_folder(folder):
 
 def _read_annotation_lines(path, expected_tokens, parse):
     faces = []
-    with open(path) as f:
-        for line_no, line in enumerate(f, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            if len(tokens) != expected_tokens:
-                raise DataError(f"{path}:{line_no}: expected {expected_tokens} tokens, got {len(tokens)}")
-            try:
-                faces.append(parse(tokens, line_no))
-            except ValueError as error:
-                raise DataError(f"{path}:{line_no}: {error}") from None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read the annotation file ({type(error).__name__})") from None
+    for line_no, line in enumerate(lines, 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != expected_tokens:
+            raise DataError(f"{path}:{line_no}: expected {expected_tokens} tokens, got {len(tokens)}")
+        try:
+            face = parse(tokens, line_no)
+        except ValueError as error:
+            raise DataError(f"{path}:{line_no}: {error}") from None
+        if not np.isfinite(face.points).all():
+            raise DataError(f"{path}:{line_no}: NaN or infinite coordinate")
+        faces.append(face)
     return faces
 
 
@@ -190,7 +201,7 @@ def prepare_split(faces, out_root, split, copies=0, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--source", choices=["pts", "jd106", "wflw"], default="pts")
     parser.add_argument("--train", help="training faces: a .pts folder or an annotation file")
     parser.add_argument("--test", help="test faces: a .pts folder or an annotation file")
@@ -203,16 +214,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not (args.train or args.test):
         parser.error("give --train and/or --test")
-    try:
-        for split, path in (("train", args.train), ("test", args.test)):
-            if path:
-                summary = prepare_split(read_source(args.source, path, args.images), args.out, split,
-                                        args.copies, args.seed)
-                reasons = ", ".join(f"{n} {r}" for r, n in summary["skipped"].items()) or "none"
-                print(f"{split}: {summary['faces_in']} faces in, {summary['crops_out']} crops out, "
-                      f"skipped: {reasons} -> {Path(args.out) / f'{split}_data/list.txt'}")
-    except DataError as error:
-        sys.exit(f"error: {error}")
+    exit_on_user_error(run_prepare, args)
+
+
+def run_prepare(args):
+    for split, path in (("train", args.train), ("test", args.test)):
+        if path:
+            summary = prepare_split(read_source(args.source, path, args.images), args.out, split, args.copies,
+                                    args.seed)
+            reasons = ", ".join(f"{n} {r}" for r, n in summary["skipped"].items()) or "none"
+            print(f"{split}: {summary['faces_in']} faces in, {summary['crops_out']} crops out, "
+                  f"skipped: {reasons} -> {Path(args.out) / f'{split}_data/list.txt'}")
 
 
 if __name__ == "__main__":

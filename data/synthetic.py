@@ -7,7 +7,6 @@ moved by the same pose, so a network can learn them from the pixels.
     python data/synthetic.py --out data/synthetic --num_points 68 --train 512 --test 128
 """
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cli import Parser  # noqa: E402
 from dataset import INPUT_SIZE, flip_permutation, write_list_file  # noqa: E402
 
 GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
@@ -101,7 +101,7 @@ def make_synthetic_dataset(out_root, num_points=68, train=512, test=128, seed=0)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--out", default="data/synthetic")
     parser.add_argument("--num_points", type=int, default=68)
     parser.add_argument("--train", type=int, default=512)

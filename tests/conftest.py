@@ -8,3 +8,27 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "data")]
 torch.set_num_threads(2)
+
+
+def _loopback_only(connect):
+    """Refuse any connection that leaves this machine (gloo's DDP tests use loopback)."""
+    import ipaddress
+    import socket
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and self.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                loopback = host == "localhost" or ipaddress.ip_address(host.split("%")[0]).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise ConnectionRefusedError(f"tests must not reach the network (tried {address})")
+        return connect(self, address)
+    return guarded
+
+
+def pytest_configure(config):
+    import socket
+
+    socket.socket.connect = _loopback_only(socket.socket.connect)

@@ -80,7 +80,7 @@ def test_num_points_mismatch_and_bad_images(tmp_path):
     dataset = LandmarkDataset(list_path)
     with pytest.raises(DataError, match=r"list.txt:1: cannot read image"):
         dataset[0]
-    with pytest.raises(DataError, match=r"list.txt:2: image .* is 90x100, not 112x112"):
+    with pytest.raises(DataError, match=r"list.txt:2: image .* is 90x100; expected a square of at least 112x112"):
         dataset[1]
 
 

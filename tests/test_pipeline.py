@@ -128,9 +128,9 @@ def test_predict_draws_points_at_annotated_positions(tmp_path):
         box = [*(centre - extent / 2), *(centre + extent / 2)]
         predict.main([str(pts.with_suffix(".jpg")), "--model", str(model_path), "--box", *map(str, box),
                       "--out", str(tmp_path / "out")])
-        result = json.loads((tmp_path / "out" / f"{pts.stem}.json").read_text())
+        result = json.loads((tmp_path / "out" / f"{pts.stem}_jpg.json").read_text())
         assert np.abs(np.array(result["landmarks"]) - truth).max() < 0.02
-        assert (tmp_path / "out" / f"{pts.stem}_landmarks.png").stat().st_size > 1000
+        assert (tmp_path / "out" / f"{pts.stem}_jpg_landmarks.png").stat().st_size > 1000
 
 
 @pytest.mark.skipif(not SAMPLES106.is_dir(), reason="needs ../shared/data/samples106")

@@ -7,7 +7,6 @@ A benchmark, not a test.
     python -m tools.bench_speed --data_root data/faces68 --whole_epoch --epoch_faces 600
 """
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from cli import Parser
 from data.synthetic import make_synthetic_dataset
 from dataset import LandmarkDataset, data_paths, make_loader
 from distributed import Runtime
@@ -147,7 +147,7 @@ def subset_root(data_root, faces, out):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--data_root", help="a prepared DATA_ROOT (default: generated data)")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="batches per pass per round")

@@ -10,7 +10,6 @@ and runtime interleaved in one process; and NME / failure rate / AUC on DATA_ROO
 computed with the ONNX model. Prints a Markdown table and writes OUT.md and OUT.json.
 """
 
-import argparse
 import json
 import os
 import platform
@@ -23,7 +22,7 @@ import torch
 
 from blocks import INPUT_SIZE
 from checkpoints import load_landmark_model
-from cli import exit_on_user_error
+from cli import Parser, exit_on_user_error
 from dataset import load_test_set
 from deploy import DeployError, MnnSession, OrtSession, random_feeds, runtime_version, time_interleaved
 from export import export_landmark_model, parity_images
@@ -88,7 +87,7 @@ def latency_calls(entries, threads_all):
         if mnn_available():
             sessions["mnn_1thread_ms"] = MnnSession(path, 1)
         for column, session in sessions.items():
-            calls[(name, column)] = lambda s=session, f=feeds: s.run(f)
+            calls[(name, column)] = session.runner(feeds)
         if model is not None:
             calls[(name, "torch_ms")] = lambda m=model: m(x)
     return calls
@@ -143,7 +142,7 @@ def markdown(result):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("models", nargs="+", help="[NAME=]PATH of a .pth retrain checkpoint or an .onnx file")
     parser.add_argument("--data_root", help="DATA_ROOT whose test split gives NME")
     parser.add_argument("--runs", type=int, default=300, help="timed calls per model (at least 200 advised)")

@@ -3,9 +3,9 @@
     python model_stats.py --num_points 106
 """
 
-import argparse
 
 from blocks import SEARCH_SPACE, build_op
+from cli import Parser
 from models import Baseline, PFLDLite, Subnet, count_macs, count_parameters
 
 
@@ -32,7 +32,7 @@ def model_table(num_points):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--num_points", type=int, default=106)
     args = parser.parse_args()
     print(f"K = {args.num_points} landmarks, input 1x3x112x112, auxiliary net not counted")

@@ -5,12 +5,11 @@ benchmark without training.
     python -m tools.release --run ckpt_save --out released --data_root data/faces68
 """
 
-import argparse
 import shutil
 from pathlib import Path
 
 from checkpoints import landmark_network_from_state, load_checkpoint, save_checkpoint, slim
-from cli import exit_on_user_error
+from cli import Parser, exit_on_user_error
 from export import export_landmark_model, export_mnn, parity_images
 
 
@@ -41,7 +40,7 @@ def release_model(run, out, model, images):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--run", default="ckpt_save", help="SNAPSHOT of the search and retrain runs")
     parser.add_argument("--out", default="released")
     parser.add_argument("--models", nargs="+", default=["subnet", "baseline"], help="retrain folders to release")

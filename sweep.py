@@ -1,0 +1,269 @@
+"""The latency/accuracy trade-off, measured: search at several latency budgets, fine-tune each chosen
+subnet and random architectures of the same predicted latency with one recipe, time them all, and
+write pareto.csv and pareto.png. Also the one-shot ranking check (Kendall tau).
+
+    python sweep.py --data_root data/faces68 --lut data/lut_x86_ort.json --budgets 3 --out runs/sweep
+
+Protocol (the same for every point): the supernet's warm-up (weights only, theta untouched) is run
+once and shared by every budget, which resumes it with ``--target_latency T``; every architecture,
+searched or random, is then trained from scratch with the same recipe, seed and epochs; NME is that
+of the last epoch (nothing is selected on the test split); latency is onnxruntime, 1 thread, batch 1,
+the median of interleaved calls of all models in one run. Resumable: finished steps are read back.
+"""
+
+import csv
+import itertools
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+import retrain
+import supernet_train
+from checkpoints import load_checkpoint, load_landmark_model, load_supernet
+from cli import Parser, exit_on_user_error
+from dataset import load_test_set, make_loader
+from deploy import time_onnx_files
+from distributed import Runtime
+from engine import LAST, evaluate
+from export import export_landmark_model, parity_images
+from lookup_table import LookupTable
+from metrics import primary_nme
+
+FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io"]
+
+
+def budgets_between(table, count):
+    """``count`` budgets spread inside (cheapest, costliest): the ends need no search."""
+    low, high = table.min_latency(), table.max_latency()
+    return [round(low + (high - low) * k / (count + 1), 4) for k in range(1, count + 1)]
+
+
+def matching_random_archs(table, predicted, count, seed, tolerance=0.05):
+    """``count`` distinct random architectures whose predicted latency is within ``tolerance`` of
+    ``predicted`` (drawn from the whole space, which is small enough to list)."""
+    pool = [list(a) for a in itertools.product(*(layer.ops for layer in table.search_space))
+            if abs(table.predict(a) - predicted) <= tolerance * predicted]
+    random.Random(seed).shuffle(pool)
+    return pool[:count]
+
+
+def search_flags(args):
+    return ["--data_root", args.data_root, "--lut", args.lut, "--epochs", str(args.warmup + args.search_epochs),
+            "--warmup_epochs", str(args.warmup), "--batch_size", str(args.batch_size), "--loss", args.loss,
+            "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu"]
+
+
+def finished(folder, epochs):
+    last = Path(folder) / LAST
+    return last.is_file() and load_checkpoint(last)["epoch"] + 1 >= epochs
+
+
+def run_to_end(main, flags, folder, epochs):
+    """Run a stage to the end of its schedule, resuming a previous partial run."""
+    if finished(folder, epochs):
+        return
+    resume = ["--resume", str(Path(folder) / LAST)] if (Path(folder) / LAST).is_file() else []
+    main(flags + resume)
+
+
+def warm_up(args, out):
+    """The shared warm-up: ``args.warmup`` epochs of weights only."""
+    folder = out / "warmup" / "supernet"
+    if not (folder / LAST).is_file() or load_checkpoint(folder / LAST)["epoch"] + 1 < args.warmup:
+        flags = search_flags(args) + ["--snapshot", str(out / "warmup"), "--stop_after", str(args.warmup)]
+        resume = ["--resume", str(folder / LAST)] if (folder / LAST).is_file() else []
+        supernet_train.main(flags + resume)
+    return folder / LAST
+
+
+def search_budget(args, out, warm, target):
+    """Resume the shared warm-up with a latency budget; returns the chosen architecture."""
+    folder = out / f"search_{target:g}" / "supernet"
+    if not (folder / LAST).is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(warm, folder / LAST)
+    run_to_end(supernet_train.main, search_flags(args) + ["--snapshot", str(folder.parent),
+                                                          "--target_latency", str(target)], folder,
+               args.warmup + args.search_epochs)
+    return json.loads((folder / "arch.json").read_text())["arch"] if (folder / "arch.json").is_file() \
+        else load_checkpoint(folder / LAST)["arch"]
+
+
+def fine_tune(args, out, name, arch=None, model="subnet"):
+    """Train one architecture (or a hand-designed network) from scratch; returns its last checkpoint."""
+    snapshot = out / "finetune" / name
+    flags = ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(args.finetune_epochs),
+             "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
+             "--seed", str(args.seed), "--dev_id", "cpu", "--model", model]
+    if arch is not None:
+        snapshot.mkdir(parents=True, exist_ok=True)
+        (snapshot / "arch.json").write_text(json.dumps({"arch": arch}))
+        flags += ["--arch", str(snapshot / "arch.json"), "--from_scratch"]
+    run_to_end(retrain.main, flags, snapshot / model, args.finetune_epochs)
+    return snapshot / model / LAST
+
+
+def supernet_nme(supernet, arch, loader):
+    """The one-shot estimate: the supernet's own NME with ``arch``'s path (inherited weights)."""
+    supernet.eval()
+    cpu = Runtime(0, 1, supernet.stem.conv1[0].weight.device, [])
+    return primary_nme(evaluate(lambda x: supernet(x, arch=arch)[0], loader, cpu))
+
+
+def kendall_tau(a, b):
+    """Kendall's tau-b of two sequences (ties counted in neither pair set)."""
+    concordant = discordant = ties_a = ties_b = 0
+    for i, j in itertools.combinations(range(len(a)), 2):
+        da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+        ties_a += da == 0
+        ties_b += db == 0
+        concordant += da * db > 0
+        discordant += da * db < 0
+    pairs = len(a) * (len(a) - 1) / 2
+    denominator = np.sqrt((pairs - ties_a) * (pairs - ties_b))
+    return float((concordant - discordant) / denominator) if denominator else float("nan")
+
+
+def plan_points(args, out, table):
+    """Search every budget (after the shared warm-up); returns the warm-up checkpoint and the points."""
+    warm = warm_up(args, out)
+    points = []
+    for k, target in enumerate(args.targets or budgets_between(table, args.budgets)):
+        arch = search_budget(args, out, warm, target)
+        points.append({"kind": "searched", "arch": arch, "target_ms": target})
+        controls = [a for a in matching_random_archs(table, table.predict(arch), args.randoms + 1, args.seed + k)
+                    if a != arch][:args.randoms]
+        points += [{"kind": "random", "arch": a, "target_ms": target} for a in controls]
+    points += [{"kind": "baseline", "model": model} for model in args.baselines]
+    return warm, points
+
+
+def train_points(args, out, points):
+    for point in points:
+        if point["kind"] == "baseline":
+            point["checkpoint"] = fine_tune(args, out, point["model"], model=point["model"])
+        else:
+            point["checkpoint"] = fine_tune(args, out, "arch_" + "-".join(point["arch"]), point["arch"])
+
+
+def measure_points(args, out, table, points, warm):
+    """Latency (interleaved, one run), last-epoch NME, and the supernet's own NME of each point."""
+    images = parity_images(args.data_root)
+    paths = []
+    for k, point in enumerate(points):
+        model, state = load_landmark_model(point["checkpoint"])
+        paths.append(export_landmark_model(model, out / "onnx" / f"point{k}.onnx", images)["output"])
+        point.update(nme_io=state["metrics"].get("nme_io", float("nan")), nme_box=state["metrics"]["nme_box"])
+    for point, stats in zip(points, time_onnx_files(paths, "onnxruntime", 1, args.runs)):
+        point["measured_ms"] = stats["median"]
+    supernet, _, _ = load_supernet(warm)
+    loader = make_loader(load_test_set(args.data_root), batch_size=64, workers=0)
+    for point in points:
+        if point["kind"] != "baseline":
+            point["predicted_ms"] = table.predict(point["arch"])
+            point["supernet_nme_io"] = supernet_nme(supernet, point["arch"], loader)
+
+
+def write_csv(points, path):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        for p in points:
+            writer.writerow({"kind": p["kind"], "arch": ",".join(p["arch"]) if "arch" in p else p["model"],
+                             "target_ms": p.get("target_ms", ""), "predicted_ms": _fmt(p.get("predicted_ms")),
+                             "measured_ms": _fmt(p["measured_ms"]), "nme_io": _fmt(p["nme_io"]),
+                             "nme_box": _fmt(p["nme_box"]), "supernet_nme_io": _fmt(p.get("supernet_nme_io"))})
+
+
+def _fmt(value):
+    return "" if value is None else f"{value:.5g}"
+
+
+def plot_pareto(points, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    styles = {"searched": ("*", 180), "random": ("o", 40), "baseline": ("s", 60)}
+    for kind, (marker, size) in styles.items():
+        chosen = [p for p in points if p["kind"] == kind]
+        if chosen:
+            ax.scatter([p["measured_ms"] for p in chosen], [100 * p["nme_io"] for p in chosen], marker=marker,
+                       s=size, label=kind, alpha=0.85)
+    for p in points:
+        label = f"T={p['target_ms']:g}" if p["kind"] == "searched" else p.get("model")
+        if label:
+            ax.annotate(label, (p["measured_ms"], 100 * p["nme_io"]), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+    ax.set_xlabel("onnxruntime 1 thread, batch 1 (ms, measured)")
+    ax.set_ylabel("NME io (%) on the test split")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def summary(points):
+    """Per budget: the searched NME against the median of its random controls; and Kendall tau."""
+    lines = []
+    for p in (p for p in points if p["kind"] == "searched"):
+        controls = [q["nme_io"] for q in points if q["kind"] == "random" and q["target_ms"] == p["target_ms"]]
+        median = float(np.median(controls)) if controls else float("nan")
+        verdict = "beats" if p["nme_io"] <= median else "does NOT beat"
+        lines.append(f"budget {p['target_ms']:g} ms: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
+                     f"{verdict} the median of {len(controls)} random controls ({100 * median:.2f}%)")
+    subnets = [p for p in points if p["kind"] != "baseline"]
+    tau = kendall_tau([p["supernet_nme_io"] for p in subnets], [p["nme_io"] for p in subnets])
+    lines.append(f"one-shot ranking: Kendall tau {tau:.3f} between the supernet's NME and the fine-tuned NME "
+                 f"over {len(subnets)} architectures")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = Parser(__doc__)
+    parser.add_argument("--data_root", default="data/faces68")
+    parser.add_argument("--lut", default="data/lut_x86_ort.json")
+    parser.add_argument("--out", default="runs/sweep")
+    parser.add_argument("--budgets", type=int, default=3, help="budgets spread between cheapest and costliest")
+    parser.add_argument("--targets", type=float, nargs="+", help="explicit budgets (the table's unit)")
+    parser.add_argument("--randoms", type=int, default=3, help="random controls per budget")
+    parser.add_argument("--baselines", nargs="*", default=["pfld_lite"], help="hand-designed networks to add")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--search_epochs", type=int, default=10)
+    parser.add_argument("--finetune_epochs", type=int, default=15)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--loss", default="pfld")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=2000, help="timed calls per model")
+    return parser.parse_args(argv)
+
+
+def run_sweep(args):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = LookupTable.load(args.lut)
+    warm, points = plan_points(args, out, table)
+    train_points(args, out, points)
+    measure_points(args, out, table, points, warm)
+    write_csv(points, out / "pareto.csv")
+    plot_pareto(points, out / "pareto.png", f"{args.data_root}, table {Path(args.lut).name}, "
+                f"{args.finetune_epochs} epochs each from scratch")
+    text = summary(points)
+    (out / "summary.txt").write_text(text + "\n")
+    print(text)
+    return points
+
+
+def main(argv=None):
+    exit_on_user_error(run_sweep, parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+import csv
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+import sweep
+from data.synthetic import make_synthetic_dataset
+from lookup_table import LookupTable
+from models import Supernet
+from search import SearchObjective, most_probable_within
+from supernet_train import main as search_main
+from table_builders import build_flops_table
+
+
+@pytest.fixture(scope="module")
+def table():
+    return LookupTable(build_flops_table(68))
+
+
+def theta_gradient(objective, supernet, x):
+    supernet.zero_grad()
+    landmarks, _, weights = supernet(x, "soft", 1.0)
+    loss, _ = objective(landmarks.pow(2).mean(), weights)
+    loss.backward(inputs=supernet.arch_parameters())
+    return torch.cat([t.grad.flatten() for t in supernet.arch_parameters()])
+
+
+def test_a_budget_above_the_costliest_architecture_leaves_theta_alone(table):
+    torch.manual_seed(0)
+    supernet, x = Supernet(68), torch.rand(2, 3, 112, 112)
+    free = SearchObjective(table, "add", 0.0, 0.6)
+    roomy = SearchObjective(table, "target", 20.0, target=table.max_latency() * 1.01)
+    torch.manual_seed(1)
+    expected = theta_gradient(free, supernet, x)
+    torch.manual_seed(1)
+    got = theta_gradient(roomy, supernet, x)
+    assert torch.allclose(got, expected, atol=1e-9)
+    tight = SearchObjective(table, "target", 20.0, target=table.min_latency())
+    torch.manual_seed(1)
+    assert not torch.allclose(theta_gradient(tight, supernet, x), expected, atol=1e-6)
+
+
+def test_the_budgeted_choice_is_the_most_probable_architecture_within_budget(table):
+    rng = torch.Generator().manual_seed(0)
+    everything = list(itertools.product(*(layer.ops for layer in table.search_space)))
+    costs = [table.predict(a) for a in everything]
+    for trial in range(4):
+        log_p = [torch.log_softmax(torch.randn(len(layer.ops), generator=rng), 0).tolist()
+                 for layer in table.search_space]
+        budget = sorted(costs)[len(costs) * (trial + 1) // 5]
+        chosen = most_probable_within(log_p, table, budget)
+        assert table.predict(chosen) <= budget
+        score = {a: sum(lp[layer.ops.index(op)] for lp, layer, op in zip(log_p, table.search_space, a))
+                 for a, c in zip(everything, costs) if c <= budget}
+        assert math.isclose(score[tuple(chosen)], max(score.values()), rel_tol=1e-12)
+    with pytest.raises(ValueError, match="no architecture fits"):
+        most_probable_within(log_p, table, table.min_latency() * 0.9)
+
+
+def test_a_budget_at_the_cheapest_forces_the_cheapest(tmp_path, table):
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=48, test=8, seed=3)
+    table.save(tmp_path / "flops.json")
+    search_main(["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--snapshot", str(tmp_path),
+                 "--epochs", "2", "--warmup_epochs", "1", "--batch_size", "8", "--workers", "0", "--dev_id", "cpu",
+                 "--target_latency", str(table.min_latency())])
+    arch = json.loads((tmp_path / "supernet/arch.json").read_text())
+    assert arch["arch"] == table.cheapest_arch() and arch["predicted_cost"] <= table.min_latency() + 1e-9
+    rows = list(csv.DictReader(open(tmp_path / "supernet/log.csv")))
+    assert all(float(r["arch_cost"]) <= float(r["target"]) + 1e-9 for r in rows)
+
+
+def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=48, test=8, seed=4)
+    table.save(tmp_path / "flops.json")
+    args = ["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--out", str(tmp_path / "sweep"),
+            "--budgets", "2", "--randoms", "1", "--warmup", "1", "--search_epochs", "1", "--finetune_epochs", "1",
+            "--batch_size", "8", "--workers", "0", "--runs", "20", "--baselines", "baseline"]
+    points = sweep.run_sweep(sweep.parse_args(args))
+    rows = list(csv.DictReader(open(tmp_path / "sweep/pareto.csv")))
+    assert list(rows[0]) == sweep.FIELDS[:7] + ["supernet_nme_io"]
+    assert [r["kind"] for r in rows].count("searched") == 2 and {r["kind"] for r in rows} == {"searched", "random",
+                                                                                            "baseline"}
+    for point in points:
+        if point["kind"] == "searched":
+            assert point["predicted_ms"] <= point["target_ms"] + 1e-9
+        if point["kind"] == "random":
+            searched = next(p for p in points if p["kind"] == "searched" and p["target_ms"] == point["target_ms"])
+            assert abs(point["predicted_ms"] - searched["predicted_ms"]) <= 0.05 * searched["predicted_ms"]
+        assert point["measured_ms"] > 0 and point["nme_io"] > 0
+    assert (tmp_path / "sweep/pareto.png").stat().st_size > 10_000
+    assert "Kendall tau" in (tmp_path / "sweep/summary.txt").read_text()
+    # Resumable: a second call reads everything back instead of training again.
+    again = sweep.run_sweep(sweep.parse_args(args))
+    assert [p["nme_io"] for p in again] == [p["nme_io"] for p in points]

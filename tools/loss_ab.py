@@ -1,0 +1,105 @@
+"""The loss A/B: every (network, loss) arm fine-tuned with one recipe and one budget (same seed, same
+epochs, same data, the default fast path), then one table of test NME. Resumable: an arm whose run
+finished is read back, an unfinished one continues from its checkpoint_last.pth.
+
+    python -m tools.loss_ab --data_root data/faces68 --epochs 20 --out runs/loss_ab
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import retrain
+from checkpoints import load_checkpoint
+from cli import Parser
+from engine import BEST, LAST
+from losses import LOSSES
+
+SUBNET_ARCH = "gh_k3,gh_k3,gh_k5,gh_k5,gh_k5"  # the architecture released before this A/B
+
+
+def arm_dir(out, model, loss):
+    return Path(out) / f"{model}_{loss}"
+
+
+def run_arm(args, model, loss):
+    """Train one arm to the end of its schedule (or resume it); returns its folder."""
+    out = arm_dir(args.out, model, loss)
+    folder = out / ("subnet" if model == "subnet" else model)
+    last = folder / LAST
+    if last.is_file() and load_checkpoint(last)["epoch"] + 1 >= args.epochs:
+        return folder
+    flags = ["--data_root", args.data_root, "--snapshot", str(out), "--epochs", str(args.epochs), "--batch_size",
+             str(args.batch_size), "--lr", str(args.lr), "--loss", loss, "--seed", str(args.seed), "--workers",
+             str(args.workers), "--dev_id", "cpu"]
+    if model == "subnet":
+        arch = out / "arch.json"
+        arch.parent.mkdir(parents=True, exist_ok=True)
+        arch.write_text(json.dumps({"arch": SUBNET_ARCH.split(",")}))
+        flags += ["--model", "subnet", "--arch", str(arch), "--from_scratch"]
+    else:
+        flags += ["--model", model]
+    if last.is_file():
+        flags += ["--resume", str(last)]
+    retrain.main(flags)
+    return folder
+
+
+def flatness(rows, key="nme_io"):
+    """Relative NME change over the last 10% of epochs (at least 2 epochs): how far from flat."""
+    values = [float(r[key]) for r in rows]
+    span = max(2, len(values) // 10)
+    if len(values) <= span:
+        return float("nan")
+    return (values[-span - 1] - values[-1]) / values[-span - 1]
+
+
+def summarise(folder, model, loss):
+    best = load_checkpoint(folder / BEST)
+    with open(folder / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    metrics = best["metrics"]
+    return {"model": model, "loss": loss, "best_epoch": best["epoch"], "epochs": len(rows),
+            "nme_io": metrics["nme_io"], "fr_io": metrics["fr_io"], "nme_box": metrics["nme_box"],
+            "last_nme_io": float(rows[-1]["nme_io"]), "last_10pct_change": flatness(rows),
+            "seconds": sum(float(r["seconds"]) for r in rows)}
+
+
+def markdown(results):
+    lines = ["| network | loss | NME io (%) | FR@0.1 (%) | NME box (%) | best epoch | last-10% change "
+             "| train time (min) |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['model']} | {r['loss']} | {100 * r['nme_io']:.2f} | {100 * r['fr_io']:.1f} | "
+                     f"{100 * r['nme_box']:.2f} | {r['best_epoch'] + 1}/{r['epochs']} | "
+                     f"{100 * r['last_10pct_change']:+.1f}% | {r['seconds'] / 60:.0f} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = Parser(__doc__)
+    parser.add_argument("--data_root", default="data/faces68")
+    parser.add_argument("--out", default="runs/loss_ab")
+    parser.add_argument("--models", nargs="+", default=["subnet", "pfld_lite"])
+    parser.add_argument("--losses", nargs="+", default=list(LOSSES), choices=list(LOSSES))
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    results = []
+    for model in args.models:
+        for loss in args.losses:
+            results.append(summarise(run_arm(args, model, loss), model, loss))
+            table = markdown(results)
+            Path(args.out, "loss_ab.md").write_text(table + "\n")
+            Path(args.out, "loss_ab.json").write_text(json.dumps(results, indent=1) + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
