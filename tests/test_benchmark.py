@@ -28,7 +28,8 @@ def test_benchmark_rows_for_checkpoints_and_onnx(tmp_path):
     assert set(rows) == {"s", "baseline"}
     assert rows["s"]["parameters"] == count_parameters(subnet)
     assert rows["baseline"]["macs"] > rows["s"]["macs"] > 0
-    assert all(row["ort_1thread_ms"] > 0 and row["mnn_1thread_ms"] > 0 and 0 < row["nme_box"] < 10 for row in rows.values())
+    assert all(row["ort_1thread_ms"] > 0 and row["mnn_1thread_ms"] > 0 and 0 < row["nme_box"] < 10
+               for row in rows.values())
     assert first["meta"]["test_faces"] == 12
     # An ONNX file alone: parameters from its initialisers, no MACs or PyTorch timing.
     from export import export_landmark_model, parity_images
