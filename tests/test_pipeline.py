@@ -3,18 +3,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 
 import export
-import predict
 import retrain
 import supernet_train
 from blocks import SEARCH_SPACE
 from checkpoints import landmark_network_from_state, load_checkpoint
-from data.prepare import read_pts
 from data.synthetic import make_synthetic_dataset
-from dataset import INPUT_SIZE, centred_crop_matrix, landmark_box, load_datasets, make_loader, warp_points
-from deploy import OrtSession, export_onnx
+from dataset import load_datasets, make_loader
+from deploy import OrtSession
 from distributed import Runtime
 from engine import evaluate
 from lookup_table import LookupTable
@@ -23,7 +20,6 @@ from models import Baseline, Subnet
 from stages import build_models
 from table_builders import build_flops_table
 
-SAMPLES106 = ROOT.parent / "shared" / "data" / "samples106"
 FAST = ["--batch_size", "16", "--workers", "0", "--dev_id", "cpu"]
 CPU = Runtime(0, 1, torch.device("cpu"), [])
 
@@ -103,62 +99,6 @@ def test_export_script_on_a_retrained_checkpoint(searched, tmp_path, capsys):
                  "--data_root", str(root)])
     printed = capsys.readouterr().out
     assert "max abs difference" in printed and (tmp_path / "subnet.onnx").stat().st_size > 100_000
-
-
-class ConstantLandmarks(torch.nn.Module):
-    """A crafted model answering fixed crop coordinates: tests the crop and its inverse, not learning."""
-
-    def __init__(self, landmarks):
-        super().__init__()
-        self.register_buffer("landmarks", torch.tensor(landmarks, dtype=torch.float32).reshape(1, -1))
-
-    def forward(self, x):
-        return self.landmarks.expand(x.shape[0], -1) + 0 * x.mean(dim=(1, 2, 3), keepdim=True).flatten(1)[:, :1]
-
-
-@pytest.mark.skipif(not SAMPLES106.is_dir(), reason="needs ../shared/data/samples106")
-def test_predict_draws_points_at_annotated_positions(tmp_path):
-    for pts in sorted(SAMPLES106.glob("*.pts")):
-        truth = read_pts(pts)
-        normalised = warp_points(truth, centred_crop_matrix(truth)) / INPUT_SIZE
-        model_path = tmp_path / f"{pts.stem}.onnx"
-        export_onnx(ConstantLandmarks(normalised), (torch.rand(1, 3, 112, 112),), model_path, ["input"],
-                    ["landmarks"], dynamic_batch=True)
-        centre, extent = landmark_box(truth)
-        box = [*(centre - extent / 2), *(centre + extent / 2)]
-        predict.main([str(pts.with_suffix(".jpg")), "--model", str(model_path), "--box", *map(str, box),
-                      "--out", str(tmp_path / "out")])
-        result = json.loads((tmp_path / "out" / f"{pts.stem}_jpg.json").read_text())
-        assert np.abs(np.array(result["landmarks"]) - truth).max() < 0.02
-        assert (tmp_path / "out" / f"{pts.stem}_jpg_landmarks.png").stat().st_size > 1000
-
-
-@pytest.mark.skipif(not SAMPLES106.is_dir(), reason="needs ../shared/data/samples106")
-def test_detector_box_lands_on_the_face():
-    import cv2
-
-    pts = sorted(SAMPLES106.glob("*.pts"))[0]
-    truth = read_pts(pts)
-    centre, side = predict.detect_face(cv2.imread(str(pts.with_suffix(".jpg"))), pts)
-    true_centre, extent = landmark_box(truth)
-    assert np.linalg.norm(centre - true_centre) < 0.25 * extent.max()
-    assert 0.7 < side / extent.max() < 1.4
-
-
-def test_predict_errors(tmp_path):
-    import cv2
-
-    cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 200, 3), 127, np.uint8))
-    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    model_path = tmp_path / "m.onnx"
-    export_onnx(ConstantLandmarks(np.full((68, 2), 0.5)), (torch.rand(1, 3, 112, 112),), model_path, ["input"],
-                ["landmarks"], dynamic_batch=True)
-    with pytest.raises(SystemExit, match="2 of 2 image"):
-        predict.main([str(tmp_path), "--model", str(model_path), "--out", str(tmp_path / "out")])
-    with pytest.raises(predict.NoFaceError, match="blank.png: no face found"):
-        predict.predict_image(predict.LandmarkPredictor(model_path), tmp_path / "blank.png")
-    with pytest.raises(predict.DataError, match="broken.jpg: cannot read image"):
-        predict.predict_image(predict.LandmarkPredictor(model_path), tmp_path / "broken.jpg", box=[0, 0, 50, 50])
 
 
 def test_retrain_resume_continues_exactly(searched, tmp_path):

@@ -7,7 +7,10 @@ Each model is a retrain checkpoint (.pth) or an ONNX file (.onnx), optionally la
 Per model: parameters, multiply-adds, ONNX size, batch-1 latency in onnxruntime (1 thread and all
 threads), MNN (1 thread) and PyTorch, each the median of --runs calls after warm-up with every model
 and runtime interleaved in one process; and NME / failure rate / AUC on DATA_ROOT's test split
-computed with the ONNX model. Prints a Markdown table and writes OUT.md and OUT.json.
+computed with the ONNX model. With --faces DIR (whole images with .pts files, e.g. faces68/val),
+also the full predict path: the detector on each whole image, its calibrated crop, one refine pass,
+reporting how many faces it found and the NME there, beside the NME from ground-truth boxes.
+Prints a Markdown table and writes OUT.md and OUT.json.
 """
 
 import json
@@ -26,7 +29,7 @@ from cli import Parser, exit_on_user_error
 from dataset import load_test_set
 from deploy import DeployError, MnnSession, OrtSession, random_feeds, runtime_version, time_interleaved
 from export import export_landmark_model, parity_images
-from metrics import landmark_metrics
+from metrics import landmark_metrics, normalised_errors
 from models import count_macs, count_parameters
 from table_builders import cpu_model
 
@@ -49,6 +52,32 @@ def onnx_metrics(session, dataset, batch_size=64):
         predictions.append(session.run({"input": torch.stack([item[0] for item in items]).numpy()})[0])
         targets.append(torch.stack([item[1] for item in items]).numpy())
     return landmark_metrics(np.concatenate(predictions), np.concatenate(targets))
+
+
+def in_the_loop(onnx_path, faces_dir, calibration_path, refine=1):
+    """Detector in the loop on whole images: found/total, NME io from detector boxes on the found faces,
+    and from ground-truth landmark boxes on the found faces and on all."""
+    from data.prepare import read_pts_folder
+    from dataset import read_image
+    from detector import Calibration, detect_faces, match
+    from predict import FaceLandmarker, LandmarkPredictor, point_box
+
+    landmarker = FaceLandmarker(LandmarkPredictor(onnx_path), refine)
+    calibration = Calibration.load(calibration_path)
+    truth, from_boxes, from_detector, found = [], [], [], []
+    for face in read_pts_folder(faces_dir):
+        image = read_image(face.image, face.image)
+        truth.append(face.points)
+        from_boxes.append(landmarker(image, [point_box(face.points)], passes=0)[0][0])
+        detection = match(detect_faces(image), face.points)
+        found.append(detection is not None)
+        if detection is not None:
+            from_detector.append(landmarker(image, [calibration.landmark_box(detection.box)])[0][0])
+    truth, from_boxes, found = np.array(truth), np.array(from_boxes), np.array(found)
+    box_io = normalised_errors(from_boxes, truth)["io"]
+    detector_io = normalised_errors(np.array(from_detector), truth[found])["io"] if found.any() else np.array([])
+    return {"faces": len(truth), "found": int(found.sum()), "nme_io_detector": float(detector_io.mean()),
+            "nme_io_gt_found": float(box_io[found].mean()), "nme_io_gt_all": float(box_io.mean())}
 
 
 def load_entries(specs, workdir):
@@ -93,7 +122,7 @@ def latency_calls(entries, threads_all):
     return calls
 
 
-def run_benchmark(specs, data_root=None, runs=300):
+def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=None):
     threads_all = os.cpu_count() or 1
     dataset = load_test_set(data_root) if data_root else None
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
@@ -107,11 +136,14 @@ def run_benchmark(specs, data_root=None, runs=300):
             row.update({column: stats["median"] for (entry, column), stats in timed.items() if entry == name})
             if dataset is not None:
                 row.update(onnx_metrics(OrtSession(path, threads_all), dataset))
+            if faces_dir:
+                row.update(in_the_loop(path, faces_dir, calibration))
             rows.append(row)
     meta = {"cpu": cpu_model(), "arch": platform.machine(), "threads_all": threads_all, "runs": runs,
             "torch": torch.__version__, "onnxruntime": runtime_version("onnxruntime"),
             "mnn": runtime_version("mnn") if mnn_available() else None,
             "test_set": str(data_root) if data_root else None, "test_faces": len(dataset) if dataset else None,
+            "faces_dir": str(faces_dir) if faces_dir else None,
             "date": time.strftime("%Y-%m-%d")}
     return {"meta": meta, "rows": rows}
 
@@ -132,12 +164,20 @@ def markdown(result):
                     ("FR@0.1 (%)", lambda r: f"{100 * r['fr_io']:.1f}"), ("AUC@0.1", lambda r: f"{r['auc_io']:.3f}")]
     if any("nme_box" in r for r in rows):
         columns.append(("NME box (%)", lambda r: f"{100 * r['nme_box']:.2f}"))
+    if any("found" in r for r in rows):
+        columns += [("detector found", lambda r: f"{r['found']}/{r['faces']}"),
+                    ("NME io, detector (%)", lambda r: f"{100 * r['nme_io_detector']:.2f}"),
+                    ("NME io, GT box, same faces (%)", lambda r: f"{100 * r['nme_io_gt_found']:.2f}"),
+                    ("detector / GT", lambda r: f"{r['nme_io_detector'] / r['nme_io_gt_found']:.3f}")]
     lines = ["| model | " + " | ".join(c for c, _ in columns) + " |", "|" + "---|" * (len(columns) + 1)]
     lines += ["| " + " | ".join([r["model"], *(cell(r) for _, cell in columns)]) + " |" for r in rows]
     where = f"{meta['test_faces']} test faces of {meta['test_set']}" if meta["test_set"] else "no test set"
     engines = ", ".join(e for e in (meta["onnxruntime"], meta["mnn"], f"torch {meta['torch']}") if e)
     lines.append(f"\n{meta['cpu']} ({meta['arch']}), {engines}; batch 1, median of {meta['runs']} calls after "
                  f"warm-up, every model and engine interleaved in one process; {where}.")
+    if meta["faces_dir"]:
+        lines.append(f"Detector in the loop: yuface on each whole image of {meta['faces_dir']}, calibrated crop, "
+                     "one refine pass; NME io on the faces it found, beside crops from their ground-truth boxes.")
     return "\n".join(lines)
 
 
@@ -147,11 +187,13 @@ def parse_args(argv=None):
     parser.add_argument("--data_root", help="DATA_ROOT whose test split gives NME")
     parser.add_argument("--runs", type=int, default=300, help="timed calls per model (at least 200 advised)")
     parser.add_argument("--out", help="write OUT.md and OUT.json")
+    parser.add_argument("--faces", help="whole images with .pts files for the detector-in-the-loop columns")
+    parser.add_argument("--calibration", default="data/detector_yuface.json", help="detector calibration")
     return parser.parse_args(argv)
 
 
 def run(args):
-    result = run_benchmark(args.models, args.data_root, args.runs)
+    result = run_benchmark(args.models, args.data_root, args.runs, args.faces, args.calibration)
     table = markdown(result)
     print(table)
     if args.out:
