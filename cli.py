@@ -5,6 +5,7 @@ into one line naming the file and a non-zero exit (a traceback is for bugs only)
 import argparse
 import math
 import sys
+from pathlib import Path
 
 from checkpoints import CheckpointError
 from dataset import DataError
@@ -41,6 +42,8 @@ def add_common_args(parser, default_batch=128):
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the weights (cosine decay)")
     parser.add_argument("--weight_decay", type=float, default=1e-6)
     parser.add_argument("--loss", choices=list(LOSSES), default=DEFAULT_LOSS, help="training loss (losses.py)")
+    parser.add_argument("--jitter", help="a detector calibration (tools/calibrate_detector.py) whose spread the "
+                        "training crops take (default: dataset.CropJitter's, wider than yuface's)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", default="", help="checkpoint_last.pth to continue exactly")
@@ -60,6 +63,18 @@ def check_common_args(parser, args):
         value = getattr(args, name)
         if not math.isfinite(value) or value < 0:
             parser.error(f"--{name} must be a finite number >= 0, got {value}")
+
+
+def run_to_end(main, flags, folder, epochs):
+    """Run a stage (its ``main``) to the end of its schedule, continuing a partial run in ``folder`` from its
+    checkpoint_last.pth, or doing nothing when it already finished: experiment drivers are resumable."""
+    from checkpoints import load_checkpoint
+    from engine import LAST
+
+    last = Path(folder) / LAST
+    if last.is_file() and load_checkpoint(last)["epoch"] + 1 >= epochs:
+        return
+    main(flags + (["--resume", str(last)] if last.is_file() else []))
 
 
 def exit_on_user_error(function, *args, **kwargs):

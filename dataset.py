@@ -363,10 +363,10 @@ def data_paths(data_root):
     return root / "train_data" / "list.txt", root / "test_data" / "list.txt"
 
 
-def load_datasets(data_root, num_points=None, seed=0):
+def load_datasets(data_root, num_points=None, seed=0, jitter=DEFAULT_JITTER):
     """Training (augmented) and test datasets of DATA_ROOT, with one point count checked across both."""
     train_list, test_list = data_paths(data_root)
-    train = LandmarkDataset(train_list, data_root, num_points, augment=True, seed=seed)
+    train = LandmarkDataset(train_list, data_root, num_points, augment=True, seed=seed, jitter=jitter)
     test = LandmarkDataset(test_list, data_root, train.num_points, augment=False)
     return train, test
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from checkpoints import check_matches, load_state_dict, load_supernet
-from dataset import load_datasets, make_loader, set_loader_epoch, split_weight_arch
+from dataset import DEFAULT_JITTER, load_datasets, make_loader, set_loader_epoch, split_weight_arch
+from detector import Calibration
 from distributed import broadcast_parameters, max_rank_difference, wrap_model
 from engine import Stage, evaluate, require_finite, run_epochs, train_weights
 from fastpath import fastpath_from_args
@@ -38,7 +39,8 @@ class _LandmarkStage(Stage):
         seed_everything(args.seed)
         self.fast = fastpath_from_args(args, runtime.device)
         self.loss_fn = get_loss(args.loss)
-        self.train_set, self.test_set = load_datasets(args.data_root, args.num_points, args.seed)
+        jitter = Calibration.load(args.jitter).jitter if args.jitter else DEFAULT_JITTER
+        self.train_set, self.test_set = load_datasets(args.data_root, args.num_points, args.seed, jitter)
         self.num_points = self.train_set.num_points
         self.eval_loader = make_loader(self.test_set, batch_size=args.batch_size, workers=args.workers)
 

@@ -23,7 +23,7 @@ import numpy as np
 import retrain
 import supernet_train
 from checkpoints import load_checkpoint, load_landmark_model, load_supernet
-from cli import Parser, exit_on_user_error
+from cli import Parser, exit_on_user_error, run_to_end
 from dataset import load_test_set, make_loader
 from deploy import time_onnx_files
 from distributed import Runtime
@@ -54,19 +54,6 @@ def search_flags(args):
     return ["--data_root", args.data_root, "--lut", args.lut, "--epochs", str(args.warmup + args.search_epochs),
             "--warmup_epochs", str(args.warmup), "--batch_size", str(args.batch_size), "--loss", args.loss,
             "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu"]
-
-
-def finished(folder, epochs):
-    last = Path(folder) / LAST
-    return last.is_file() and load_checkpoint(last)["epoch"] + 1 >= epochs
-
-
-def run_to_end(main, flags, folder, epochs):
-    """Run a stage to the end of its schedule, resuming a previous partial run."""
-    if finished(folder, epochs):
-        return
-    resume = ["--resume", str(Path(folder) / LAST)] if (Path(folder) / LAST).is_file() else []
-    main(flags + resume)
 
 
 def warm_up(args, out):

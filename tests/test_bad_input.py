@@ -285,6 +285,11 @@ CASES = {
     "predict zero box": (lambda c: predict_with(c, "--box", "10", "10", "10", "50"), "--box"),
     "predict inverted box": (lambda c: predict_with(c, "--box", "60", "60", "10", "10"), "--box"),
     "predict NaN box": (lambda c: predict_with(c, "--box", "nan", "1", "50", "50"), "--box"),
+    "jitter not a calibration": (lambda c: fine_tune(c, None, "--jitter", str(_write(fresh(c, "j1") / "cal.json",
+                                                                                       "[1]"))), "cal.json"),
+    "calibration with NaN": (lambda c: predict_with(c, "--calibration", str(_write(
+        fresh(c, "j2") / "cal.json", json.dumps({"detector": "yuface", "offset": [0, float("nan")], "side_scale": 1.0,
+                                                 "jitter": {"shift": 0.1, "scale": 0.1, "rotate": 30}})))), "cal.json"),
     "predict source missing": (lambda c: (predict.main, [str(fresh(c, "p3") / "none.jpg"), "--model",
                                                          str(c["model"])]), "none.jpg"),
 }

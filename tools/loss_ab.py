@@ -11,8 +11,8 @@ from pathlib import Path
 
 import retrain
 from checkpoints import load_checkpoint
-from cli import Parser
-from engine import BEST, LAST
+from cli import Parser, run_to_end
+from engine import BEST
 from losses import LOSSES
 
 SUBNET_ARCH = "gh_k3,gh_k3,gh_k5,gh_k5,gh_k5"  # the architecture released before this A/B
@@ -25,10 +25,6 @@ def arm_dir(out, model, loss):
 def run_arm(args, model, loss):
     """Train one arm to the end of its schedule (or resume it); returns its folder."""
     out = arm_dir(args.out, model, loss)
-    folder = out / ("subnet" if model == "subnet" else model)
-    last = folder / LAST
-    if last.is_file() and load_checkpoint(last)["epoch"] + 1 >= args.epochs:
-        return folder
     flags = ["--data_root", args.data_root, "--snapshot", str(out), "--epochs", str(args.epochs), "--batch_size",
              str(args.batch_size), "--lr", str(args.lr), "--loss", loss, "--seed", str(args.seed), "--workers",
              str(args.workers), "--dev_id", "cpu"]
@@ -39,10 +35,8 @@ def run_arm(args, model, loss):
         flags += ["--model", "subnet", "--arch", str(arch), "--from_scratch"]
     else:
         flags += ["--model", model]
-    if last.is_file():
-        flags += ["--resume", str(last)]
-    retrain.main(flags)
-    return folder
+    run_to_end(retrain.main, flags, out / model, args.epochs)
+    return out / model
 
 
 def flatness(rows, key="nme_io"):
