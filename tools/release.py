@@ -10,6 +10,7 @@ from pathlib import Path
 
 from checkpoints import landmark_network_from_state, load_checkpoint, save_checkpoint, slim
 from cli import Parser, exit_on_user_error
+from engine import LAST
 from export import export_landmark_model, export_mnn, parity_images
 
 
@@ -29,10 +30,11 @@ def release_supernet(run, out):
 
 
 def release_model(run, out, model, images):
-    state = release_copy(run / model / "checkpoint_best.pth", out / f"{model}.pth")
+    """The last epoch of a fine-tune (nothing chosen on the test split), slimmed, with ONNX and MNN."""
+    state = release_copy(run / model / LAST, out / f"{model}.pth")
     for name in ("log.csv", "curves.png"):
         shutil.copy(run / model / name, out / f"{model}_{name}")
-    network = landmark_network_from_state(state, run / model / "checkpoint_best.pth")
+    network = landmark_network_from_state(state, run / model / LAST)
     report = export_landmark_model(network, out / f"{model}.onnx", images)
     mnn = export_mnn(network, out / f"{model}.onnx", images)
     print(f"{model}: {report['output']} {report['size_bytes'] / 1024:.0f} KB, parity {report['max_abs_diff']:.1e}; "
