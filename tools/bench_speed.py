@@ -136,13 +136,14 @@ def whole_epochs(data_root, num_points, faces, batch_size, workers):
 
 
 def subset_root(data_root, faces, out):
-    """A DATA_ROOT with the first ``faces`` training lines and the whole test split (paths kept absolute)."""
-    train_list, test_list = data_paths(data_root)
-    for source, target, limit in ((train_list, out / "train_data/list.txt", faces), (test_list,
-                                                                                   out / "test_data/list.txt", None)):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        lines = source.read_text().splitlines()[:limit]
-        target.write_text("".join(f"{Path(data_root).resolve() / line}\n" for line in lines))
+    """A DATA_ROOT with the first ``faces`` training lines and the whole test split; the image folders
+    are linked, so list.txt paths stay relative to the root."""
+    for split, limit in (("train_data", faces), ("test_data", None)):
+        source, target = Path(data_root).resolve() / split, out / split
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "imgs").symlink_to(source / "imgs")
+        lines = (source / "list.txt").read_text().splitlines()[:limit]
+        (target / "list.txt").write_text("".join(f"{line}\n" for line in lines))
     return out
 
 
