@@ -2,6 +2,7 @@
 search (weights and theta of the supernet) and the fine-tune of one landmark network.
 """
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import torch
 
 from checkpoints import check_matches, load_state_dict, load_supernet
-from dataset import DEFAULT_JITTER, LandmarkDataset, load_datasets, make_loader, set_loader_epoch, split_weight_arch
+from dataset import DEFAULT_JITTER, load_datasets, make_loader, set_loader_epoch, split_weight_arch
 from detector import Calibration
 from distributed import broadcast_parameters, max_rank_difference, wrap_model
 from engine import Stage, evaluate, require_finite, run_epochs, train_weights
@@ -70,7 +71,8 @@ class SearchStage(_LandmarkStage):
         self.weight_loader = self._loader(weight_idx, args.seed)
         self.arch_loader = self._loader(arch_idx, args.seed + 1)
         # The search validates on the architecture split, un-augmented: the test split is never used to choose.
-        held_out = LandmarkDataset(self.train_set.list_path, args.data_root, self.num_points)
+        held_out = copy.copy(self.train_set)
+        held_out.augment = False
         self.eval_loader = make_loader(held_out, arch_idx, batch_size=args.batch_size, workers=args.workers)
         self.supernet = Supernet(self.num_points).to(runtime.device)
         self.aux = AuxiliaryNet().to(runtime.device)
