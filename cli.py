@@ -65,16 +65,18 @@ def check_common_args(parser, args):
             parser.error(f"--{name} must be a finite number >= 0, got {value}")
 
 
-def run_to_end(main, flags, folder, epochs):
-    """Run a stage (its ``main``) to the end of its schedule, continuing a partial run in ``folder`` from its
-    checkpoint_last.pth, or doing nothing when it already finished: experiment drivers are resumable."""
+def run_to_end(main, flags, folder, until):
+    """Run a stage (its ``main``) until ``until`` epochs of its schedule are done, continuing a partial run in
+    ``folder`` from its checkpoint_last.pth, or doing nothing when they already are: experiment drivers are
+    resumable, and a shared warm-up can stop part way through a longer schedule."""
     from checkpoints import load_checkpoint
     from engine import LAST
 
     last = Path(folder) / LAST
-    if last.is_file() and load_checkpoint(last)["epoch"] + 1 >= epochs:
+    done = load_checkpoint(last)["epoch"] + 1 if last.is_file() else 0
+    if done >= until:
         return
-    main(flags + (["--resume", str(last)] if last.is_file() else []))
+    main(flags + ["--stop_after", str(until - done)] + (["--resume", str(last)] if last.is_file() else []))
 
 
 def exit_on_user_error(function, *args, **kwargs):

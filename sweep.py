@@ -59,10 +59,7 @@ def search_flags(args):
 def warm_up(args, out):
     """The shared warm-up: ``args.warmup`` epochs of weights only."""
     folder = out / "warmup" / "supernet"
-    if not (folder / LAST).is_file() or load_checkpoint(folder / LAST)["epoch"] + 1 < args.warmup:
-        flags = search_flags(args) + ["--snapshot", str(out / "warmup"), "--stop_after", str(args.warmup)]
-        resume = ["--resume", str(folder / LAST)] if (folder / LAST).is_file() else []
-        supernet_train.main(flags + resume)
+    run_to_end(supernet_train.main, search_flags(args) + ["--snapshot", str(out / "warmup")], folder, args.warmup)
     return folder / LAST
 
 

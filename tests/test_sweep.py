@@ -95,3 +95,20 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
     # Resumable: a second call reads everything back instead of training again.
     again = sweep.run_sweep(sweep.parse_args(args))
     assert [p["nme_io"] for p in again] == [p["nme_io"] for p in points]
+
+
+def test_run_to_end_stops_a_resumed_run_at_the_requested_epoch(tmp_path):
+    """A shared warm-up resumed after 2 of 5 epochs runs 3 more, not 5 more; a finished one is not rerun."""
+    from checkpoints import save_checkpoint
+    from cli import run_to_end
+    from engine import LAST
+
+    calls = []
+    run_to_end(calls.append, ["--epochs", "20"], tmp_path, 5)
+    assert calls == [["--epochs", "20", "--stop_after", "5"]]
+    save_checkpoint({"epoch": 1}, tmp_path / LAST)
+    run_to_end(calls.append, ["--epochs", "20"], tmp_path, 5)
+    assert calls[-1] == ["--epochs", "20", "--stop_after", "3", "--resume", str(tmp_path / LAST)]
+    save_checkpoint({"epoch": 4}, tmp_path / LAST)
+    run_to_end(calls.append, ["--epochs", "20"], tmp_path, 5)
+    assert len(calls) == 2
