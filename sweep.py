@@ -30,6 +30,7 @@ from distributed import Runtime
 from engine import LAST, evaluate
 from export import export_landmark_model, parity_images
 from lookup_table import LookupTable
+from losses import DEFAULT_LOSS, LOSSES
 from metrics import primary_nme
 
 FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io"]
@@ -222,7 +223,7 @@ def parse_args(argv=None):
     parser.add_argument("--search_epochs", type=int, default=10)
     parser.add_argument("--finetune_epochs", type=int, default=15)
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--loss", default="pfld")
+    parser.add_argument("--loss", choices=list(LOSSES), default=DEFAULT_LOSS, help="training loss (losses.py)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=2000, help="timed calls per model")

@@ -115,24 +115,27 @@ def compare_passes(batch, num_points, steps, rounds, fast, compiled):
     return results
 
 
-def whole_epochs(data_root, num_points, faces, batch_size, workers):
+def whole_epochs(data_root, num_points, faces, batch_size, workers, rounds):
     """ms per training image of one whole search epoch (weights + theta + validation + saving):
-    soft sampling in plain eager (NNI's way) against hard sampling on the fast path."""
+    soft sampling in plain eager (NNI's way) against hard sampling on the fast path, interleaved for
+    ``rounds`` rounds (the median is reported)."""
     import supernet_train
 
+    setups = {"soft, eager": ["--sample", "soft", "--no_channels_last", "--precision", "fp32"],
+              "hard, fast path": ["--sample", "hard"]}
     with tempfile.TemporaryDirectory() as tmp:
         root = subset_root(data_root, faces, Path(tmp) / "data")
         lut = Path(tmp) / "flops.json"
         LookupTable(build_flops_table(num_points)).save(lut)
-        timings = {}
-        for name, flags in (("soft, eager", ["--sample", "soft", "--no_channels_last", "--precision", "fp32"]),
-                            ("hard, fast path", ["--sample", "hard"])):
-            started = time.perf_counter()
-            supernet_train.main(["--data_root", str(root), "--lut", str(lut), "--snapshot", f"{tmp}/{name[:4]}",
-                                 "--epochs", "1", "--warmup_epochs", "0", "--batch_size", str(batch_size),
-                                 "--workers", str(workers), "--dev_id", "cpu", *flags])
-            timings[name] = (time.perf_counter() - started) * 1000 / faces
-        return timings
+        timings = {name: [] for name in setups}
+        for k in range(rounds):
+            for name, flags in setups.items():
+                started = time.perf_counter()
+                supernet_train.main(["--data_root", str(root), "--lut", str(lut), "--snapshot", f"{tmp}/{name[:4]}{k}",
+                                     "--epochs", "1", "--warmup_epochs", "0", "--batch_size", str(batch_size),
+                                     "--workers", str(workers), "--dev_id", "cpu", *flags])
+                timings[name].append((time.perf_counter() - started) * 1000 / faces)
+        return {name: statistics.median(values) for name, values in timings.items()}
 
 
 def subset_root(data_root, faces, out):
@@ -157,6 +160,7 @@ def parse_args(argv=None):
     parser.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
     parser.add_argument("--whole_epoch", action="store_true", help="also time whole search epochs on DATA_ROOT")
     parser.add_argument("--epoch_faces", type=int, default=600, help="training lines used by --whole_epoch")
+    parser.add_argument("--epoch_rounds", type=int, default=2, help="interleaved rounds of whole epochs")
     return parser.parse_args(argv)
 
 
@@ -173,7 +177,8 @@ def main(argv=None):
         batch = next(iter(make_loader(dataset, batch_size=args.batch_size, shuffle=True, workers=0)))
     compare_passes(batch, dataset.num_points, args.steps, args.rounds, fast, args.compile)
     if args.whole_epoch:
-        timings = whole_epochs(root, dataset.num_points, args.epoch_faces, args.batch_size, args.workers)
+        timings = whole_epochs(root, dataset.num_points, args.epoch_faces, args.batch_size, args.workers,
+                               args.epoch_rounds)
         (soft, soft_ms), (hard, hard_ms) = timings.items()
         print(f"whole search epoch: {soft} {soft_ms:.2f} ms/image, {hard} {hard_ms:.2f} ms/image; "
               f"{soft_ms / hard_ms:.2f}x")
