@@ -29,8 +29,13 @@ class CSVLog:
             csv.DictWriter(f, self.fields).writerow({k: row.get(k, "") for k in self.fields})
 
     def read(self):
-        with open(self.path, newline="") as f:
-            return list(csv.DictReader(f))
+        return read_csv_rows(self.path)
+
+
+def read_csv_rows(path):
+    """Every row of a CSV file with a header, as dicts (log.csv of any run)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def get_logger(name, log_file=None):

@@ -6,13 +6,13 @@ continues from its checkpoint_last.pth.
     python -m tools.loss_ab --data_root data/faces68 --epochs 20 --out runs/loss_ab
 """
 
-import csv
 import json
 from pathlib import Path
 
 import retrain
 from cli import Parser, run_to_end
 from losses import LOSSES
+from utils import read_csv_rows
 
 SUBNET_ARCH = "gh_k3,gh_k3,gh_k5,gh_k5,gh_k5"  # the architecture released before this A/B
 
@@ -49,8 +49,7 @@ def flatness(rows, key="nme_io"):
 
 def summarise(folder, model, loss):
     """The arm's last epoch (nothing is selected on the test split) and how flat its curve ended."""
-    with open(folder / "log.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv_rows(folder / "log.csv")
     last = rows[-1]
     return {"model": model, "loss": loss, "epochs": len(rows), "nme_io": float(last["nme_io"]),
             "fr_io": float(last["fr_io"]), "nme_box": float(last["nme_box"]),
