@@ -174,8 +174,9 @@ class SearchStage(_LandmarkStage):
         plot_theta(self.history, self.supernet, Path(out_dir) / "theta.png")
 
     def describe(self, epoch, row):
-        return (f"{row['phase']} T={self.temperature:.3f} loss {row['weight_loss']:.5f} | theta loss "
-                f"{row['theta_loss']:.5f} cost {row['expected_cost']:.4g} | arch {row['arch']} "
+        theta = "theta frozen (warm-up)" if math.isnan(row["theta_loss"]) else \
+            f"theta loss {row['theta_loss']:.5f} cost {row['expected_cost']:.4g}"
+        return (f"{row['phase']} T={self.temperature:.3f} loss {row['weight_loss']:.5f} | {theta} | arch {row['arch']} "
                 f"({row['arch_cost']:.4g} {self.table.unit}"
                 f"{'' if self.args.target_latency is None else f' <= {self.args.target_latency:g}'})")
 
