@@ -16,7 +16,7 @@ from distributed import Runtime
 from engine import evaluate
 from lookup_table import LookupTable
 from metrics import primary_nme
-from models import Baseline, Subnet
+from models import Baseline, PFLDLite, Subnet
 from stages import build_models
 from table_builders import build_flops_table
 
@@ -78,7 +78,7 @@ def test_edited_arch_json_and_baseline_recipe(searched, tmp_path):
 
 
 @pytest.mark.parametrize("make", [lambda: Subnet(["gh_k3", "sep_k5", "mb_k3_e2_res_se", "mb_k5_res", "gh_k5"], 98),
-                                  lambda: Baseline(106)])
+                                  lambda: Baseline(106), lambda: PFLDLite(68)], ids=["subnet", "baseline", "pfld_lite"])
 def test_export_parity_one_output_dynamic_batch(tmp_path, make):
     torch.manual_seed(0)
     model = make().eval()
