@@ -3,6 +3,10 @@ arch.json, the lookup table used, logs and plots, so that a fresh clone runs pre
 benchmark without training.
 
     python -m tools.release --run ckpt_save --out released --data_root data/faces68
+
+    # the search and the fine-tunes in separate folders, with a sweep's Pareto front:
+    python -m tools.release --run runs/final --supernet runs/sweep/search_0.35/supernet --sweep runs/sweep \
+        --models subnet pfld_lite --data_root data/faces68
 """
 
 import shutil
@@ -21,12 +25,19 @@ def release_copy(source, target):
     return state
 
 
-def release_supernet(run, out):
-    supernet = release_copy(run / "supernet/checkpoint_best.pth", out / "supernet.pth")
-    shutil.copy(run / "supernet/arch.json", out / "arch.json")
+def release_supernet(folder, out):
+    """The search: its supernet (slim), the chosen arch.json, the table it used, its log and plots."""
+    supernet = release_copy(folder / "checkpoint_best.pth", out / "supernet.pth")
+    shutil.copy(folder / "arch.json", out / "arch.json")
     for name in ("log.csv", "theta.png", "curves.png"):
-        shutil.copy(run / "supernet" / name, out / f"supernet_{name}")
+        shutil.copy(folder / name, out / f"supernet_{name}")
     shutil.copy(supernet["lut"], out / Path(supernet["lut"]).name)
+
+
+def release_sweep(folder, out):
+    """The sweep's Pareto front (issue: searched vs random vs baselines)."""
+    for name in ("pareto.csv", "pareto.png", "summary.txt"):
+        shutil.copy(folder / name, out / ("pareto_summary.txt" if name == "summary.txt" else name))
 
 
 def release_model(run, out, model, images):
@@ -45,7 +56,9 @@ def parse_args(argv=None):
     parser = Parser(__doc__)
     parser.add_argument("--run", default="ckpt_save", help="SNAPSHOT of the search and retrain runs")
     parser.add_argument("--out", default="released")
-    parser.add_argument("--models", nargs="+", default=["subnet", "baseline"], help="retrain folders to release")
+    parser.add_argument("--supernet", help="the search's folder (default: RUN/supernet)")
+    parser.add_argument("--sweep", help="a sweep.py output folder whose pareto.csv/png to release")
+    parser.add_argument("--models", nargs="+", default=["subnet", "pfld_lite"], help="retrain folders to release")
     parser.add_argument("--data_root", help="test faces for the export parity check")
     return parser.parse_args(argv)
 
@@ -53,7 +66,9 @@ def parse_args(argv=None):
 def run(args):
     run_dir, out = Path(args.run), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    release_supernet(run_dir, out)
+    release_supernet(Path(args.supernet) if args.supernet else run_dir / "supernet", out)
+    if args.sweep:
+        release_sweep(Path(args.sweep), out)
     images = parity_images(args.data_root)
     for model in args.models:
         release_model(run_dir, out, model, images)
