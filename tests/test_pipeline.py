@@ -130,8 +130,9 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     for name in ("pareto.csv", "pareto.png", "summary.txt"):
         (sweep_dir / name).write_text(name)
     out = tmp_path / "released"
-    release.main(["--run", str(tmp_path / "run"), "--supernet", str(snapshot / "supernet"), "--sweep",
-                  str(sweep_dir), "--models", "subnet", "--out", str(out), "--data_root", str(root)])
+    release.main(["--run", str(tmp_path / "elsewhere"), "--supernet", str(snapshot / "supernet"), "--sweep",
+                  str(sweep_dir), "--models", f"subnet={tmp_path / 'run' / 'subnet'}", "--out", str(out),
+                  "--data_root", str(root)])
     assert (out / "pareto_summary.txt").read_text() == "summary.txt" and (out / "flops.json").is_file()
     state = load_checkpoint(out / "subnet.pth")
     assert "optimizer" not in state and state["arch"] == json.loads((out / "arch.json").read_text())["arch"]

@@ -40,16 +40,22 @@ def release_sweep(folder, out):
         shutil.copy(folder / name, out / ("pareto_summary.txt" if name == "summary.txt" else name))
 
 
-def release_model(run, out, model, images):
+def release_model(folder, out, name, images):
     """The last epoch of a fine-tune (nothing chosen on the test split), slimmed, with ONNX and MNN."""
-    state = release_copy(run / model / LAST, out / f"{model}.pth")
-    for name in ("log.csv", "curves.png"):
-        shutil.copy(run / model / name, out / f"{model}_{name}")
-    network = landmark_network_from_state(state, run / model / LAST)
-    report = export_landmark_model(network, out / f"{model}.onnx", images)
-    mnn = export_mnn(network, out / f"{model}.onnx", images)
-    print(f"{model}: {report['output']} {report['size_bytes'] / 1024:.0f} KB, parity {report['max_abs_diff']:.1e}; "
+    state = release_copy(folder / LAST, out / f"{name}.pth")
+    for file in ("log.csv", "curves.png"):
+        shutil.copy(folder / file, out / f"{name}_{file}")
+    network = landmark_network_from_state(state, folder / LAST)
+    report = export_landmark_model(network, out / f"{name}.onnx", images)
+    mnn = export_mnn(network, out / f"{name}.onnx", images)
+    print(f"{name}: {report['output']} {report['size_bytes'] / 1024:.0f} KB, parity {report['max_abs_diff']:.1e}; "
           f"{mnn['output']} {mnn['size_bytes'] / 1024:.0f} KB, parity {mnn['max_abs_diff']:.1e}")
+
+
+def model_folder(run_dir, item):
+    """``NAME`` is the retrain folder RUN/NAME; ``NAME=FOLDER`` names any retrain folder."""
+    name, _, folder = item.partition("=")
+    return name, Path(folder) if folder else run_dir / name
 
 
 def parse_args(argv=None):
@@ -58,7 +64,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="released")
     parser.add_argument("--supernet", help="the search's folder (default: RUN/supernet)")
     parser.add_argument("--sweep", help="a sweep.py output folder whose pareto.csv/png to release")
-    parser.add_argument("--models", nargs="+", default=["subnet", "pfld_lite"], help="retrain folders to release")
+    parser.add_argument("--models", nargs="+", default=["subnet", "pfld_lite"],
+                        help="retrain folders to release: NAME (RUN/NAME) or NAME=FOLDER")
     parser.add_argument("--data_root", help="test faces for the export parity check")
     return parser.parse_args(argv)
 
@@ -70,8 +77,9 @@ def run(args):
     if args.sweep:
         release_sweep(Path(args.sweep), out)
     images = parity_images(args.data_root)
-    for model in args.models:
-        release_model(run_dir, out, model, images)
+    for item in args.models:
+        name, folder = model_folder(run_dir, item)
+        release_model(folder, out, name, images)
     for path in sorted(out.iterdir()):
         print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
 
