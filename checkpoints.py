@@ -23,9 +23,8 @@ RESUME_KEYS = {
 RELEASE_KEYS = {
     "supernet": ("supernet", "aux", "epoch", "temperature", "arch", "search_space", "num_points", "theta_history",
                  "best_nme", "metrics", "lut_meta", "lut", "args"),
-    "landmark": ("model", "aux", "epoch", "best_nme", "metrics", "model_type", "arch", "num_points",
-                 "search_space", "args"),
-}
+    "landmark": ("model", "epoch", "best_nme", "metrics", "model_type", "arch", "num_points", "search_space", "args"),
+}  # a released fine-tune leaves out its auxiliary pose net: only training used it, and it doubles the file
 LANDMARK_KEYS = ("model", "model_type", "num_points")
 
 

@@ -60,10 +60,12 @@ def test_released_models_load_and_agree():
     arch = json.loads((released / "arch.json").read_text())["arch"]
     assert load_checkpoint(released / "supernet.pth")["arch"] == arch
     x = np.random.default_rng(0).random((2, 3, 112, 112), dtype=np.float32)
-    for name in ("subnet", "baseline"):
+    for name in ("subnet", "pfld_lite"):
         model, _ = load_landmark_model(released / f"{name}.pth")
         with torch.no_grad():
             expected = model(torch.from_numpy(x))[0].numpy()
         got = OrtSession(released / f"{name}.onnx").run({"input": x})[0]
         assert np.abs(got - expected).max() <= 1e-4
     assert load_checkpoint(released / "subnet.pth")["arch"] == arch
+    rows = (released / "pareto.csv").read_text().splitlines()
+    assert any(row.startswith(f'searched,"{",".join(arch)}",') for row in rows), "the released subnet was not searched"

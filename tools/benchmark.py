@@ -1,7 +1,7 @@
 """The results table: size, cost, latency and accuracy of each model, measured in one process.
 
     python -m tools.benchmark --data_root data/faces68 \\
-        subnet=released/subnet.pth baseline=released/baseline.pth --out released/benchmark
+        subnet=released/subnet.pth pfld_lite=released/pfld_lite.pth --out released/benchmark
 
 Each model is a retrain checkpoint (.pth) or an ONNX file (.onnx), optionally labelled ``NAME=PATH``.
 Per model: parameters, multiply-adds, ONNX size, batch-1 latency in onnxruntime (1 thread and all
