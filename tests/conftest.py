@@ -32,3 +32,17 @@ def pytest_configure(config):
     import socket
 
     socket.socket.connect = _loopback_only(socket.socket.connect)
+
+
+def onnx_checkpoint_difference(checkpoint, onnx_path):
+    """Largest difference between a landmark checkpoint and its ONNX export on two random crops."""
+    import numpy as np
+
+    from checkpoints import load_landmark_model
+    from deploy import OrtSession
+
+    model, _ = load_landmark_model(checkpoint)
+    x = np.random.default_rng(0).random((2, 3, 112, 112), dtype=np.float32)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(x))[0].numpy()
+    return float(np.abs(OrtSession(onnx_path).run({"input": x})[0] - expected).max())

@@ -190,5 +190,6 @@ def main(argv=None):
               f"ms/image; {soft_ms / hard_ms:.2f}x (once per run, outside the epochs: {soft_extra:.1f} s and "
               f"{hard_extra:.1f} s)")
 
+
 if __name__ == "__main__":
     main()

@@ -36,8 +36,9 @@ def release_supernet(folder, out):
 
 def release_sweep(folder, out):
     """The sweep's Pareto front (issue: searched vs random vs baselines)."""
-    for name in ("pareto.csv", "pareto.png", "summary.txt"):
-        shutil.copy(folder / name, out / ("pareto_summary.txt" if name == "summary.txt" else name))
+    for name, released_name in (("pareto.csv", "pareto.csv"), ("pareto.png", "pareto.png"),
+                                ("summary.txt", "pareto_summary.txt")):
+        shutil.copy(folder / name, out / released_name)
 
 
 def release_model(folder, out, name, images):
