@@ -11,6 +11,8 @@ leaves, which training uses as crop jitter (``dataset.CropJitter``) so the model
 detector gives.
 """
 
+import functools
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -38,6 +40,26 @@ def detect_faces(image, max_side=MAX_SIDE, threshold=0.5):
     scores, boxes, _ = yuface.detect(np.ascontiguousarray(small), conf=threshold)
     found = [Detection(np.array([x, y, x + w, y + h], np.float64) / scale, float(s) / 100.0)
              for (x, y, w, h), s in zip(boxes.astype(np.float64), scores)]
+    return sorted(found, key=lambda d: -d.score)
+
+
+@functools.lru_cache(maxsize=1)
+def _hog_detector():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+def hog_available():
+    """dlib is an optional peer for the benchmark (pip install dlib-bin), never needed to run the models."""
+    return importlib.util.find_spec("dlib") is not None
+
+
+def hog_faces(image, upsample=1):
+    """dlib's HOG frontal-face detector, run as dlib's 68-point predictor's users run it, best first."""
+    rects, scores, _ = _hog_detector().run(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), upsample, 0.0)
+    found = [Detection(np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64), float(s))
+             for r, s in zip(rects, scores)]
     return sorted(found, key=lambda d: -d.score)
 
 

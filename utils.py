@@ -38,6 +38,24 @@ def read_csv_rows(path):
         return list(csv.DictReader(f))
 
 
+def flatness(rows, key="nme_io"):
+    """Relative NME change over the last 10% of epochs (at least 2 epochs): how far from flat a curve ended."""
+    values = [float(r[key]) for r in rows]
+    span = max(2, len(values) // 10)
+    if len(values) <= span:
+        return float("nan")
+    return (values[-span - 1] - values[-1]) / values[-span - 1]
+
+
+def training_summary(log_csv):
+    """A run's last epoch (nothing is selected on the test split), how flat it ended, and its wall time."""
+    rows = read_csv_rows(log_csv)
+    last = rows[-1]
+    return {"epochs": len(rows), "nme_io": float(last["nme_io"]), "fr_io": float(last["fr_io"]),
+            "nme_box": float(last["nme_box"]), "best_nme_io": min(float(r["nme_io"]) for r in rows),
+            "last_10pct_change": flatness(rows), "seconds": sum(float(r["seconds"]) for r in rows)}
+
+
 def get_logger(name, log_file=None):
     """A logger printing readable timestamped lines to the console and, if given, to a file."""
     logger = logging.getLogger(name)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -6,6 +8,7 @@ from data.synthetic import make_synthetic_dataset
 from models import Baseline, Subnet, count_parameters, search_space_to_list
 from tools import benchmark
 
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ARCH = ["gh_k3", "sep_k3", "mb_k5_res", "gh_k5", "mb_k3_e2_res"]
 
 
@@ -62,3 +65,37 @@ def test_released_models_load_and_agree():
     assert load_checkpoint(released / "subnet.pth")["arch"] == arch
     rows = (released / "pareto.csv").read_text().splitlines()
     assert any(row.startswith(f'searched,"{",".join(arch)}",') for row in rows), "the released subnet was not searched"
+
+
+@pytest.mark.skipif(not (SHARED / "faces68/val").is_dir(), reason="needs ../shared/data/faces68")
+def test_detector_in_the_loop_scores_every_face_and_the_peers_faces(tmp_path):
+    """Real faces through the released subnet: a face no detector can find is counted as missed (not
+    skipped), and the peer column averages exactly the faces both detectors found."""
+    import shutil
+
+    import cv2
+    import numpy as np
+    from conftest import ROOT
+
+    from data.prepare import read_pts
+    from detector import detect_faces, hog_available, hog_faces, match
+
+    files = sorted((SHARED / "faces68/val").glob("*.pts"))[:6]
+    for pts in files:
+        shutil.copy(pts, tmp_path / pts.name)
+        shutil.copy(pts.with_suffix(".jpg"), tmp_path / pts.with_suffix(".jpg").name)
+    shutil.copy(files[0], tmp_path / "zz_blank.pts")  # sorted last: a grey image where the face should be
+    cv2.imwrite(str(tmp_path / "zz_blank.jpg"), np.full_like(cv2.imread(str(files[0].with_suffix(".jpg"))), 127))
+    peer_finds = iter([True, False, True, True, False, True, True])
+    errors = benchmark.face_errors(ROOT / "released/subnet.onnx", tmp_path, "data/detector_yuface.json",
+                                   peer=lambda image: detect_faces(image) if next(peer_finds) else [])
+    assert np.isfinite(errors["gt_box"]).all() and errors["gt_box"].max() < 0.3
+    assert np.isnan(errors["detector"][-1]) and np.isfinite(errors["detector"][:-1]).all()
+    row = benchmark.in_the_loop(errors)
+    assert (row["faces"], row["found"], row["peer_found"], row["found_of_peer_faces"]) == (7, 6, 4, 4)
+    assert row["nme_io_detector"] == pytest.approx(errors["detector"][:-1].mean())
+    assert row["nme_io_detector_peer_faces"] == pytest.approx(errors["detector"][[0, 2, 3, 5]].mean())
+    assert "peer_found" not in benchmark.in_the_loop({**errors, "peer_found": None})
+    if hog_available():  # dlib is optional: the peer it stands for finds a real face
+        image = cv2.imread(str(files[0].with_suffix(".jpg")))
+        assert match(hog_faces(image), read_pts(files[0])) is not None

@@ -139,3 +139,5 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     assert "optimizer" not in state and state["arch"] == json.loads((out / "arch.json").read_text())["arch"]
     assert onnx_checkpoint_difference(out / "subnet.pth", out / "subnet.onnx") <= export.PARITY_TOLERANCE
     assert (out / "subnet.mnn").stat().st_size > 10_000
+    training = (out / "training.md").read_text().splitlines()
+    assert [row.split(" | ")[:2] for row in training[2:]] == [["| search", "2"], ["| fine-tune subnet", "1"]]

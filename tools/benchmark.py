@@ -9,7 +9,9 @@ threads), MNN (1 thread) and PyTorch, each the median of --runs calls after warm
 and runtime interleaved in one process; and NME / failure rate / AUC on DATA_ROOT's test split
 computed with the ONNX model. With --faces DIR (whole images with .pts files, e.g. faces68/val),
 also the full predict path: the detector on each whole image, its calibrated crop, one refine pass,
-reporting how many faces it found and the NME there, beside the NME from ground-truth boxes.
+reporting how many faces it found and the NME there, beside the NME from ground-truth boxes; with dlib
+installed (pip install dlib-bin), also the NME on the faces dlib's HOG detector finds, the faces dlib's
+68-point predictor is scored on.
 Prints a Markdown table and writes OUT.md and OUT.json.
 """
 
@@ -28,6 +30,7 @@ from checkpoints import load_landmark_model
 from cli import Parser, exit_on_user_error
 from dataset import load_test_set
 from deploy import DeployError, MnnSession, OrtSession, random_feeds, runtime_version, time_interleaved
+from detector import hog_available, hog_faces
 from export import export_landmark_model, parity_images
 from metrics import landmark_metrics, normalised_errors
 from models import count_macs, count_parameters
@@ -54,9 +57,9 @@ def onnx_metrics(session, dataset, batch_size=64):
     return landmark_metrics(np.concatenate(predictions), np.concatenate(targets))
 
 
-def in_the_loop(onnx_path, faces_dir, calibration_path, refine=1):
-    """Detector in the loop on whole images: found/total, NME io from detector boxes on the found faces,
-    and from ground-truth landmark boxes on the found faces and on all."""
+def face_errors(onnx_path, faces_dir, calibration_path, refine=1, peer=None):
+    """Per face of faces_dir, NME io from its ground-truth landmark box and from our detector's calibrated
+    box (nan where the detector missed it), and whether a peer detector (dlib's HOG) finds the face."""
     from data.prepare import read_pts_folder
     from dataset import read_image
     from detector import Calibration, detect_faces, match
@@ -64,20 +67,34 @@ def in_the_loop(onnx_path, faces_dir, calibration_path, refine=1):
 
     landmarker = FaceLandmarker(LandmarkPredictor(onnx_path), refine)
     calibration = Calibration.load(calibration_path)
-    truth, from_boxes, from_detector, found = [], [], [], []
+    truth, from_boxes, from_detector, peer_found = [], [], [], []
     for face in read_pts_folder(faces_dir):
         image = read_image(face.image, face.image)
         truth.append(face.points)
         from_boxes.append(landmarker(image, [point_box(face.points)], passes=0)[0][0])
         detection = match(detect_faces(image), face.points)
-        found.append(detection is not None)
-        if detection is not None:
-            from_detector.append(landmarker(image, [calibration.landmark_box(detection.box)])[0][0])
-    truth, from_boxes, found = np.array(truth), np.array(from_boxes), np.array(found)
-    box_io = normalised_errors(from_boxes, truth)["io"]
-    detector_io = normalised_errors(np.array(from_detector), truth[found])["io"] if found.any() else np.array([])
-    return {"faces": len(truth), "found": int(found.sum()), "nme_io_detector": float(detector_io.mean()),
-            "nme_io_gt_found": float(box_io[found].mean()), "nme_io_gt_all": float(box_io.mean())}
+        missed = np.full_like(face.points, np.nan, dtype=np.float64)
+        from_detector.append(missed if detection is None else
+                             landmarker(image, [calibration.landmark_box(detection.box)])[0][0])
+        peer_found.append(peer is not None and match(peer(image), face.points) is not None)
+    truth = np.array(truth)
+    return {"gt_box": normalised_errors(np.array(from_boxes), truth)["io"],
+            "detector": normalised_errors(np.array(from_detector), truth)["io"],
+            "peer_found": np.array(peer_found) if peer is not None else None}
+
+
+def in_the_loop(errors):
+    """The detector columns: found/total, NME io from its boxes on the faces it found, from ground-truth
+    boxes on those faces and on all; with a peer, the same NME on the faces the peer also finds."""
+    found = ~np.isnan(errors["detector"])
+    row = {"faces": len(found), "found": int(found.sum()), "nme_io_detector": float(errors["detector"][found].mean()),
+           "nme_io_gt_found": float(errors["gt_box"][found].mean()), "nme_io_gt_all": float(errors["gt_box"].mean())}
+    peer = errors["peer_found"]
+    if peer is not None:
+        both = found & peer
+        row.update({"peer_found": int(peer.sum()), "found_of_peer_faces": int(both.sum()),
+                    "nme_io_detector_peer_faces": float(errors["detector"][both].mean())})
+    return row
 
 
 def load_entries(specs, workdir):
@@ -124,6 +141,7 @@ def latency_calls(entries, threads_all):
 
 def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=None):
     threads_all = os.cpu_count() or 1
+    peer = hog_faces if faces_dir and hog_available() else None
     dataset = load_test_set(data_root) if data_root else None
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         entries = load_entries(specs, tmp)
@@ -137,13 +155,13 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=N
             if dataset is not None:
                 row.update(onnx_metrics(OrtSession(path, threads_all), dataset))
             if faces_dir:
-                row.update(in_the_loop(path, faces_dir, calibration))
+                row.update(in_the_loop(face_errors(path, faces_dir, calibration, peer=peer)))
             rows.append(row)
     meta = {"cpu": cpu_model(), "arch": platform.machine(), "threads_all": threads_all, "runs": runs,
             "torch": torch.__version__, "onnxruntime": runtime_version("onnxruntime"),
             "mnn": runtime_version("mnn") if mnn_available() else None,
             "test_set": str(data_root) if data_root else None, "test_faces": len(dataset) if dataset else None,
-            "faces_dir": str(faces_dir) if faces_dir else None,
+            "faces_dir": str(faces_dir) if faces_dir else None, "peer": "dlib HOG, upsample 1" if peer else None,
             "date": time.strftime("%Y-%m-%d")}
     return {"meta": meta, "rows": rows}
 
@@ -169,6 +187,9 @@ def markdown(result):
                     ("NME io, detector (%)", lambda r: f"{100 * r['nme_io_detector']:.2f}"),
                     ("NME io, GT box, same faces (%)", lambda r: f"{100 * r['nme_io_gt_found']:.2f}"),
                     ("detector / GT", lambda r: f"{r['nme_io_detector'] / r['nme_io_gt_found']:.3f}")]
+    if any("peer_found" in r for r in rows):
+        columns += [("dlib HOG found", lambda r: f"{r['peer_found']}/{r['faces']}"),
+                    ("NME io, detector, HOG's faces (%)", lambda r: f"{100 * r['nme_io_detector_peer_faces']:.2f}")]
     lines = ["| model | " + " | ".join(c for c, _ in columns) + " |", "|" + "---|" * (len(columns) + 1)]
     lines += ["| " + " | ".join([r["model"], *(cell(r) for _, cell in columns)]) + " |" for r in rows]
     where = f"{meta['test_faces']} test faces of {meta['test_set']}" if meta["test_set"] else "no test set"
@@ -178,6 +199,9 @@ def markdown(result):
     if meta["faces_dir"]:
         lines.append(f"Detector in the loop: yuface on each whole image of {meta['faces_dir']}, calibrated crop, "
                      "one refine pass; NME io on the faces it found, beside crops from their ground-truth boxes.")
+    if meta.get("peer"):
+        lines.append(f"Peer detector: {meta['peer']} (how dlib's 68-point predictor is run); the last column is "
+                     "our detector-in-the-loop NME on the faces both detectors find, dlib's comparable figure.")
     return "\n".join(lines)
 
 

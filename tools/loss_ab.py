@@ -12,7 +12,7 @@ from pathlib import Path
 import retrain
 from cli import Parser, run_to_end
 from losses import LOSSES
-from utils import read_csv_rows
+from utils import training_summary
 
 SUBNET_ARCH = "gh_k3,gh_k3,gh_k5,gh_k5,gh_k5"  # the architecture released before this A/B
 
@@ -38,23 +38,9 @@ def run_arm(args, model, loss):
     return out / model
 
 
-def flatness(rows, key="nme_io"):
-    """Relative NME change over the last 10% of epochs (at least 2 epochs): how far from flat."""
-    values = [float(r[key]) for r in rows]
-    span = max(2, len(values) // 10)
-    if len(values) <= span:
-        return float("nan")
-    return (values[-span - 1] - values[-1]) / values[-span - 1]
-
-
 def summarise(folder, model, loss):
-    """The arm's last epoch (nothing is selected on the test split) and how flat its curve ended."""
-    rows = read_csv_rows(folder / "log.csv")
-    last = rows[-1]
-    return {"model": model, "loss": loss, "epochs": len(rows), "nme_io": float(last["nme_io"]),
-            "fr_io": float(last["fr_io"]), "nme_box": float(last["nme_box"]),
-            "best_nme_io": min(float(r["nme_io"]) for r in rows), "last_10pct_change": flatness(rows),
-            "seconds": sum(float(r["seconds"]) for r in rows)}
+    """The arm's last epoch, how flat its curve ended and its wall time."""
+    return {"model": model, "loss": loss, **training_summary(folder / "log.csv")}
 
 
 def markdown(results):

@@ -1,6 +1,6 @@
 """Package trained results under released/: slim checkpoints (no optimiser state), ONNX and MNN files,
-arch.json, the lookup table used, logs and plots, so that a fresh clone runs predict.py and the
-benchmark without training.
+arch.json, the lookup table used, logs and plots, training.md (each run's epochs, flatness, wall time),
+so that a fresh clone runs predict.py and the benchmark without training.
 
     python -m tools.release --run ckpt_save --out released --data_root data/faces68
 
@@ -16,6 +16,7 @@ from checkpoints import landmark_network_from_state, load_checkpoint, save_check
 from cli import Parser, exit_on_user_error
 from engine import LAST
 from export import export_landmark_model, export_mnn, parity_images
+from utils import training_summary
 
 
 def release_copy(source, target):
@@ -39,6 +40,17 @@ def release_sweep(folder, out):
     for name, released_name in (("pareto.csv", "pareto.csv"), ("pareto.png", "pareto.png"),
                                 ("summary.txt", "pareto_summary.txt")):
         shutil.copy(folder / name, out / released_name)
+
+
+def training_table(runs):
+    """Markdown: each released run's epochs, last and best test NME, how flat it ended, its wall time."""
+    lines = ["| run | epochs | NME io, last epoch (%) | lowest NME io (%) | NME change over the last 10% of epochs "
+             "| wall time (min) |", "|---|---|---|---|---|---|"]
+    for name, log_csv in runs:
+        r = training_summary(log_csv)
+        lines.append(f"| {name} | {r['epochs']} | {100 * r['nme_io']:.2f} | {100 * r['best_nme_io']:.2f} | "
+                     f"{-100 * r['last_10pct_change']:+.1f}% | {r['seconds'] / 60:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def release_model(folder, out, name, images):
@@ -71,16 +83,29 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def search_logs(supernet, sweep):
+    """The search's log.csv, after the sweep's shared warm-up when there is one."""
+    runs = [("search", supernet / "log.csv")]
+    warmup = Path(sweep) / "warmup/supernet/log.csv" if sweep else None
+    if warmup and warmup.is_file():
+        runs.insert(0, ("search warm-up (shared by the sweep's budgets)", warmup))
+    return runs
+
+
 def run(args):
     run_dir, out = Path(args.run), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    release_supernet(Path(args.supernet) if args.supernet else run_dir / "supernet", out)
+    supernet = Path(args.supernet) if args.supernet else run_dir / "supernet"
+    release_supernet(supernet, out)
     if args.sweep:
         release_sweep(Path(args.sweep), out)
+    runs = search_logs(supernet, args.sweep)
     images = parity_images(args.data_root)
     for item in args.models:
         name, folder = model_folder(run_dir, item)
         release_model(folder, out, name, images)
+        runs.append((f"fine-tune {name}", folder / "log.csv"))
+    (out / "training.md").write_text(training_table(runs))
     for path in sorted(out.iterdir()):
         print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
 

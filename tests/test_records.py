@@ -1,0 +1,29 @@
+"""Run records: the training summary the release and the loss A/B report (flatness, last epoch, wall time)."""
+
+import math
+
+from utils import CSVLog, flatness, training_summary
+
+FIELDS = ["epoch", "nme_io", "fr_io", "nme_box", "seconds"]
+
+
+def write_log(path, nmes):
+    log = CSVLog(path, FIELDS)
+    for epoch, nme in enumerate(nmes):
+        log.append({"epoch": epoch, "nme_io": nme, "fr_io": nme / 2, "nme_box": nme / 3, "seconds": 30})
+    return log
+
+
+def test_flatness_is_the_relative_drop_over_the_last_tenth_of_epochs():
+    rows = [{"nme_io": v} for v in [0.2] * 15 + [0.10, 0.099, 0.098, 0.097, 0.096]]  # 20 epochs: span 2
+    assert math.isclose(flatness(rows), (0.098 - 0.096) / 0.098)
+    assert math.isclose(flatness([{"nme_io": v} for v in (0.3, 0.2, 0.1)]), 2 / 3)  # at least 2 epochs
+    assert math.isnan(flatness([{"nme_io": 0.1}, {"nme_io": 0.1}]))  # too short to say
+
+
+def test_training_summary_reports_the_last_epoch_not_the_best(tmp_path):
+    write_log(tmp_path / "log.csv", [0.3, 0.1, 0.2])
+    summary = training_summary(tmp_path / "log.csv")
+    assert summary["epochs"] == 3 and summary["seconds"] == 90
+    assert math.isclose(summary["nme_io"], 0.2) and math.isclose(summary["best_nme_io"], 0.1)
+    assert math.isclose(summary["fr_io"], 0.1) and math.isclose(summary["last_10pct_change"], 1 / 3)
