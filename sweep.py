@@ -57,9 +57,14 @@ def search_flags(args):
             "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu"]
 
 
+def warmup_folder(out):
+    """Where a sweep keeps the supernet of its shared warm-up."""
+    return Path(out) / "warmup" / "supernet"
+
+
 def warm_up(args, out):
     """The shared warm-up: ``args.warmup`` epochs of weights only."""
-    folder = out / "warmup" / "supernet"
+    folder = warmup_folder(out)
     run_to_end(supernet_train.main, search_flags(args) + ["--snapshot", str(out / "warmup")], folder, args.warmup)
     return folder / LAST
 

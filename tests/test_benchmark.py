@@ -87,8 +87,9 @@ def test_detector_in_the_loop_scores_every_face_and_the_peers_faces(tmp_path):
     shutil.copy(files[0], tmp_path / "zz_blank.pts")  # sorted last: a grey image where the face should be
     cv2.imwrite(str(tmp_path / "zz_blank.jpg"), np.full_like(cv2.imread(str(files[0].with_suffix(".jpg"))), 127))
     peer_finds = iter([True, False, True, True, False, True, True])
-    errors = benchmark.face_errors(ROOT / "released/subnet.onnx", tmp_path, "data/detector_yuface.json",
-                                   peer=lambda image: detect_faces(image) if next(peer_finds) else [])
+    found_faces = benchmark.detect_annotated_faces(
+        tmp_path, benchmark.DEFAULT_CALIBRATION, peer=lambda image: detect_faces(image) if next(peer_finds) else [])
+    errors = benchmark.face_errors(ROOT / "released/subnet.onnx", found_faces)
     assert np.isfinite(errors["gt_box"]).all() and errors["gt_box"].max() < 0.3
     assert np.isnan(errors["detector"][-1]) and np.isfinite(errors["detector"][:-1]).all()
     row = benchmark.in_the_loop(errors)

@@ -34,6 +34,7 @@ from detector import hog_available, hog_faces
 from export import export_landmark_model, parity_images
 from metrics import landmark_metrics, normalised_errors
 from models import count_macs, count_parameters
+from predict import DEFAULT_CALIBRATION
 from table_builders import cpu_model
 
 
@@ -57,30 +58,42 @@ def onnx_metrics(session, dataset, batch_size=64):
     return landmark_metrics(np.concatenate(predictions), np.concatenate(targets))
 
 
-def face_errors(onnx_path, faces_dir, calibration_path, refine=1, peer=None):
-    """Per face of faces_dir, NME io from its ground-truth landmark box and from our detector's calibrated
-    box (nan where the detector missed it), and whether a peer detector (dlib's HOG) finds the face."""
+def detect_annotated_faces(faces_dir, calibration_path, peer=None):
+    """Each face of faces_dir with its crop box from our detector (calibrated; None where it missed the
+    face) and whether a peer detector (dlib's HOG) finds it. It does not depend on the model, so a
+    benchmark runs it once and scores every model on it."""
     from data.prepare import read_pts_folder
     from dataset import read_image
     from detector import Calibration, detect_faces, match
+
+    calibration = Calibration.load(calibration_path)
+    found = []
+    for face in read_pts_folder(faces_dir):
+        image = read_image(face.image, face.image)
+        detection = match(detect_faces(image), face.points)
+        box = None if detection is None else calibration.landmark_box(detection.box)
+        found.append((face, box, None if peer is None else match(peer(image), face.points) is not None))
+    return found
+
+
+def face_errors(onnx_path, found_faces, refine=1):
+    """Per face, NME io from its ground-truth landmark box and from our detector's box (nan where the
+    detector missed it), and whether the peer found it (None without a peer)."""
+    from dataset import read_image
     from predict import FaceLandmarker, LandmarkPredictor, point_box
 
     landmarker = FaceLandmarker(LandmarkPredictor(onnx_path), refine)
-    calibration = Calibration.load(calibration_path)
-    truth, from_boxes, from_detector, peer_found = [], [], [], []
-    for face in read_pts_folder(faces_dir):
+    truth, from_boxes, from_detector = [], [], []
+    for face, box, _ in found_faces:
         image = read_image(face.image, face.image)
         truth.append(face.points)
         from_boxes.append(landmarker(image, [point_box(face.points)], passes=0)[0][0])
-        detection = match(detect_faces(image), face.points)
-        missed = np.full_like(face.points, np.nan, dtype=np.float64)
-        from_detector.append(missed if detection is None else
-                             landmarker(image, [calibration.landmark_box(detection.box)])[0][0])
-        peer_found.append(peer is not None and match(peer(image), face.points) is not None)
-    truth = np.array(truth)
+        from_detector.append(np.full_like(face.points, np.nan, dtype=np.float64) if box is None else
+                             landmarker(image, [box])[0][0])
+    truth, peer_found = np.array(truth), [peer for _, _, peer in found_faces]
     return {"gt_box": normalised_errors(np.array(from_boxes), truth)["io"],
             "detector": normalised_errors(np.array(from_detector), truth)["io"],
-            "peer_found": np.array(peer_found) if peer is not None else None}
+            "peer_found": None if None in peer_found else np.array(peer_found)}
 
 
 def in_the_loop(errors):
@@ -139,9 +152,10 @@ def latency_calls(entries, threads_all):
     return calls
 
 
-def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=None):
+def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=DEFAULT_CALIBRATION):
     threads_all = os.cpu_count() or 1
     peer = hog_faces if faces_dir and hog_available() else None
+    found_faces = detect_annotated_faces(faces_dir, calibration, peer) if faces_dir else None
     dataset = load_test_set(data_root) if data_root else None
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         entries = load_entries(specs, tmp)
@@ -154,8 +168,8 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=N
             row.update({column: stats["median"] for (entry, column), stats in timed.items() if entry == name})
             if dataset is not None:
                 row.update(onnx_metrics(OrtSession(path, threads_all), dataset))
-            if faces_dir:
-                row.update(in_the_loop(face_errors(path, faces_dir, calibration, peer=peer)))
+            if found_faces:
+                row.update(in_the_loop(face_errors(path, found_faces)))
             rows.append(row)
     meta = {"cpu": cpu_model(), "arch": platform.machine(), "threads_all": threads_all, "runs": runs,
             "torch": torch.__version__, "onnxruntime": runtime_version("onnxruntime"),
@@ -212,7 +226,7 @@ def parse_args(argv=None):
     parser.add_argument("--runs", type=int, default=300, help="timed calls per model (at least 200 advised)")
     parser.add_argument("--out", help="write OUT.md and OUT.json")
     parser.add_argument("--faces", help="whole images with .pts files for the detector-in-the-loop columns")
-    parser.add_argument("--calibration", default="data/detector_yuface.json", help="detector calibration")
+    parser.add_argument("--calibration", default=str(DEFAULT_CALIBRATION), help="detector calibration")
     return parser.parse_args(argv)
 
 

@@ -16,6 +16,7 @@ from checkpoints import landmark_network_from_state, load_checkpoint, save_check
 from cli import Parser, exit_on_user_error
 from engine import LAST
 from export import export_landmark_model, export_mnn, parity_images
+from sweep import warmup_folder
 from utils import training_summary
 
 
@@ -86,7 +87,7 @@ def parse_args(argv=None):
 def search_logs(supernet, sweep):
     """The search's log.csv, after the sweep's shared warm-up when there is one."""
     runs = [("search", supernet / "log.csv")]
-    warmup = Path(sweep) / "warmup/supernet/log.csv" if sweep else None
+    warmup = warmup_folder(sweep) / "log.csv" if sweep else None
     if warmup and warmup.is_file():
         runs.insert(0, ("search warm-up (shared by the sweep's budgets)", warmup))
     return runs
