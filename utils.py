@@ -53,7 +53,7 @@ def training_summary(log_csv):
     last = rows[-1]
     return {"epochs": len(rows), "nme_io": float(last["nme_io"]), "fr_io": float(last["fr_io"]),
             "nme_box": float(last["nme_box"]), "best_nme_io": min(float(r["nme_io"]) for r in rows),
-            "last_10pct_change": flatness(rows), "seconds": sum(float(r["seconds"]) for r in rows)}
+            "last_10pct_drop": flatness(rows), "seconds": sum(float(r["seconds"]) for r in rows)}
 
 
 def get_logger(name, log_file=None):

@@ -26,4 +26,4 @@ def test_training_summary_reports_the_last_epoch_not_the_best(tmp_path):
     summary = training_summary(tmp_path / "log.csv")
     assert summary["epochs"] == 3 and summary["seconds"] == 90
     assert math.isclose(summary["nme_io"], 0.2) and math.isclose(summary["best_nme_io"], 0.1)
-    assert math.isclose(summary["fr_io"], 0.1) and math.isclose(summary["last_10pct_change"], 1 / 3)
+    assert math.isclose(summary["fr_io"], 0.1) and math.isclose(summary["last_10pct_drop"], 1 / 3)

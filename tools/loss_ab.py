@@ -48,7 +48,7 @@ def markdown(results):
              "| train time (min) |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['model']} | {r['loss']} | {100 * r['nme_io']:.2f} | {100 * r['fr_io']:.1f} | "
-                     f"{100 * r['nme_box']:.2f} | {r['epochs']} | {100 * r['last_10pct_change']:+.1f}% | "
+                     f"{100 * r['nme_box']:.2f} | {r['epochs']} | {100 * r['last_10pct_drop']:+.1f}% | "
                      f"{r['seconds'] / 60:.0f} |")
     return "\n".join(lines)
 

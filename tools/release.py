@@ -50,7 +50,7 @@ def training_table(runs):
     for name, log_csv in runs:
         r = training_summary(log_csv)
         lines.append(f"| {name} | {r['epochs']} | {100 * r['nme_io']:.2f} | {100 * r['best_nme_io']:.2f} | "
-                     f"{-100 * r['last_10pct_change']:+.1f}% | {r['seconds'] / 60:.1f} |")
+                     f"{-100 * r['last_10pct_drop']:+.1f}% | {r['seconds'] / 60:.1f} |")
     return "\n".join(lines) + "\n"
 
 
