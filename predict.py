@@ -6,6 +6,7 @@ was trained, refined from its own first answer, drawn and written as JSON.
     python predict.py clip.mp4 --model released/subnet.onnx        # annotated video + one JSON line a frame
     python predict.py 0 --model released/subnet.onnx --max_frames 300   # webcam 0
     python predict.py photo.jpg --model released/subnet.onnx --box 120 80 260 240   # a landmark box, no detector
+    python predict.py photo.jpg --model released/subnet.onnx --flip   # average with the mirrored crop
 
 Images: OUT/NAME_EXT_landmarks.png and OUT/NAME_EXT.json, ``{"image": ..., "faces": [{"box": [x1, y1,
 x2, y2], "score": ..., "landmarks": [[x, y], ...]}, ...]}`` in image pixels. Videos: OUT/NAME_EXT_landmarks.mp4
@@ -25,7 +26,17 @@ import torch
 from blocks import INPUT_SIZE
 from cli import Parser, exit_on_user_error
 from data.prepare import IMAGE_EXTENSIONS
-from dataset import TEST_CROP_SCALE, DataError, crop_face, face_crop_matrix, landmark_box, read_image, warp_points
+from dataset import (
+    FLIP_PAIRS,
+    TEST_CROP_SCALE,
+    DataError,
+    crop_face,
+    face_crop_matrix,
+    flip_permutation,
+    landmark_box,
+    read_image,
+    warp_points,
+)
 from detector import Calibration, box_iou, detect_faces
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -38,10 +49,13 @@ class NoFaceError(DataError):
 
 
 class LandmarkPredictor:
-    """An ONNX file (onnxruntime) or a retrain checkpoint (PyTorch): 112x112 BGR crops -> [N, 2K] in [0,1]."""
+    """An ONNX file (onnxruntime) or a retrain checkpoint (PyTorch): 112x112 BGR crops -> [N, 2K] in [0,1].
 
-    def __init__(self, path):
-        self.path = Path(path)
+    With ``flip``, each crop is also run mirrored and the two answers averaged (test-time flipping:
+    twice the model's cost, steadier points)."""
+
+    def __init__(self, path, flip=False):
+        self.path, self.flip = Path(path), flip
         if self.path.suffix == ".onnx":
             from deploy import OrtSession
 
@@ -51,13 +65,39 @@ class LandmarkPredictor:
 
             self.model, _ = load_landmark_model(self.path)
             self.session = None
+        if flip:  # a model without a left/right map fails here, before any image is read
+            self.perm = mirror_permutation(self._run(np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32)), self.path)
 
-    def __call__(self, crops):
-        batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    def _run(self, batch):
         if self.session is not None:
             return self.session.run({self.session.input_names[0]: batch})[0]
         with torch.no_grad():
             return self.model(torch.from_numpy(batch))[0].numpy()
+
+    def __call__(self, crops):
+        batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        if not self.flip:
+            return self._run(batch)
+        both = self._run(np.concatenate([batch, batch[..., ::-1]]))
+        return average_with_mirrored(both[:len(batch)], both[len(batch):], self.perm)
+
+
+def mirror_permutation(output, source):
+    """The left/right point map for a model's [N, 2K] output, or a clear error when none is known."""
+    count = output.shape[1] // 2
+    perm = flip_permutation(count)
+    if perm is None:
+        raise DataError(f"{source}: --flip needs a left/right map of the points; known for "
+                        f"{', '.join(map(str, sorted(FLIP_PAIRS)))} points, this model has {count}")
+    return perm
+
+
+def average_with_mirrored(points, mirrored, perm):
+    """Mean of [N, 2K] answers on crops and on their mirror images, the latter mapped back (x -> 1 - x,
+    left and right points swapped, as training's flip augmentation does)."""
+    back = mirrored.reshape(len(mirrored), len(perm), 2)[:, perm].copy()
+    back[..., 0] = 1.0 - back[..., 0]
+    return (points + back.reshape(points.shape)) / 2
 
 
 class FaceLandmarker:
@@ -269,6 +309,8 @@ def parse_args(argv=None):
                         help="the face's landmark box in pixels instead of the detector (video: first frame)")
     parser.add_argument("--out", default="output/predict", help="folder for the drawn images/videos and JSON")
     parser.add_argument("--refine", type=int, default=1, help="re-crops around the previous answer")
+    parser.add_argument("--flip", action="store_true",
+                        help="also run each crop mirrored and average (test-time flip; 2x the model's cost)")
     parser.add_argument("--calibration", default=str(DEFAULT_CALIBRATION),
                         help="detector box -> landmark box map (tools/calibrate_detector.py)")
     parser.add_argument("--redetect", type=int, default=30, help="video: run the detector every N frames")
@@ -283,7 +325,7 @@ def run(args):
     if args.box:
         box_face(args.box)  # checked before any work
     calibration = Calibration.load(args.calibration)
-    landmarker = FaceLandmarker(LandmarkPredictor(args.model), args.refine)
+    landmarker = FaceLandmarker(LandmarkPredictor(args.model, args.flip), args.refine)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (run_video if is_video(args.source) else run_images)(args, landmarker, calibration, out)

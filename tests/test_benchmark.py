@@ -97,6 +97,19 @@ def test_detector_in_the_loop_scores_every_face_and_the_peers_faces(tmp_path):
     assert row["nme_io_detector"] == pytest.approx(errors["detector"][:-1].mean())
     assert row["nme_io_detector_peer_faces"] == pytest.approx(errors["detector"][[0, 2, 3, 5]].mean())
     assert "peer_found" not in benchmark.in_the_loop({**errors, "peer_found": None})
+    # Test-time flipping (predict.py --flip) scores the same faces: a close but different figure.
+    flipped = benchmark.flipped_in_the_loop(ROOT / "released/subnet.onnx", found_faces)
+    assert set(flipped) == {"nme_io_detector_flip", "nme_io_detector_peer_faces_flip"}
+    assert 0.7 < flipped["nme_io_detector_flip"] / row["nme_io_detector"] < 1.3
+    assert flipped["nme_io_detector_flip"] != row["nme_io_detector"]
+    table = benchmark.markdown({"meta": {"threads_all": 2, "mnn": None, "onnxruntime": "ort", "torch": "t", "cpu": "c",
+                                         "arch": "a", "runs": 1, "test_set": None, "test_faces": None,
+                                         "faces_dir": "val", "peer": "HOG"},
+                                "rows": [{"model": "s", "parameters": 1, "macs": None, "onnx_bytes": 1024,
+                                          "ort_1thread_ms": 1.0, "ort_2threads_ms": 1.0, **row, **flipped}]})
+    assert "| NME io, detector, flip (%) | NME io, detector, HOG's faces, flip (%) |" in table
+    assert table.splitlines()[2].endswith(f"| {100 * flipped['nme_io_detector_flip']:.2f} | "
+                                          f"{100 * flipped['nme_io_detector_peer_faces_flip']:.2f} |")
     if hog_available():  # dlib is optional: the peer it stands for finds a real face
         image = cv2.imread(str(files[0].with_suffix(".jpg")))
         assert match(hog_faces(image), read_pts(files[0])) is not None

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 import predict
 from data.prepare import read_pts
-from dataset import INPUT_SIZE, centred_crop_matrix, landmark_box, warp_points
+from dataset import INPUT_SIZE, centred_crop_matrix, flip_permutation, landmark_box, warp_points
 from deploy import export_onnx
 from detector import Calibration, detect_faces
 
@@ -151,3 +151,47 @@ def test_video_tracking_follows_a_moving_face(tmp_path):
     assert {f["faces"][0]["track"] for f in frames} == {0}
     capture = cv2.VideoCapture(str(tmp_path / "out/clip_mp4_landmarks.mp4"))
     assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(centres)
+
+
+def symmetric_ring(seed=0):
+    """68 offsets whose mirror image (x -> -x, left and right points swapped) is the same set."""
+    ring = np.random.default_rng(seed).uniform(-0.2, 0.2, (68, 2))
+    perm = flip_permutation(68)
+    for i, j in enumerate(perm):
+        if j == i:
+            ring[i, 0] = 0.0
+        elif j > i:
+            ring[j] = [-ring[i, 0], ring[i, 1]]
+    return ring
+
+
+def test_flip_maps_the_mirrored_answer_back(tmp_path):
+    crops = [np.random.default_rng(k).integers(0, 255, (INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8) for k in range(3)]
+    # A model that does not look at the image: the flipped answer is the mean of c and c mirrored back.
+    constant = np.random.default_rng(1).uniform(0.1, 0.9, (68, 2))
+    model = onnx_of(ConstantLandmarks(constant), tmp_path / "constant.onnx")
+    flipped = predict.LandmarkPredictor(model, flip=True)(crops).reshape(3, 68, 2)
+    for i, j in [(0, 16), (36, 45), (48, 54), (30, 30)]:  # jaw ends, outer eye corners, mouth corners, nose tip
+        expected = (constant[i] + [1 - constant[j, 0], constant[j, 1]]) / 2
+        assert np.allclose(flipped[:, i], expected, atol=1e-5)
+    # A model that localises a bright spot with a mirror-symmetric ring is mirror-equivariant: flipping
+    # must not move its answer, wherever the spot is (mirroring the wrong axis would).
+    image = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    cv2.circle(image, (30, 70), 9, (255, 255, 255), -1)
+    oracle = onnx_of(BrightSpot(symmetric_ring()), tmp_path / "oracle.onnx")
+    plain = predict.LandmarkPredictor(oracle)([image])
+    assert np.abs(predict.LandmarkPredictor(oracle, flip=True)([image]) - plain).max() < 1e-4
+    assert np.abs(plain.reshape(68, 2).mean(0) - [30.5 / INPUT_SIZE, 70.5 / INPUT_SIZE]).max() < 0.02
+
+
+def test_flip_without_a_point_map_is_one_clear_error(tmp_path):
+    model = onnx_of(ConstantLandmarks(np.full((5, 2), 0.5)), tmp_path / "five.onnx")
+    with pytest.raises(predict.DataError, match="five.onnx: --flip needs a left/right map.*this model has 5"):
+        predict.LandmarkPredictor(model, flip=True)
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((200, 200, 3), 127, np.uint8))
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main([str(tmp_path / "face.png"), "--model", str(model), "--flip", "--box", "10", "10", "90", "90",
+                      "--out", str(tmp_path / "out")])
+    message = str(exit_info.value.code)  # what the interpreter prints, exit status 1
+    assert message.startswith("error: ") and "five.onnx: --flip needs" in message and "\n" not in message
+    assert not (tmp_path / "out").exists()

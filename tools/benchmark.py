@@ -11,7 +11,7 @@ computed with the ONNX model. With --faces DIR (whole images with .pts files, e.
 also the full predict path: the detector on each whole image, its calibrated crop, one refine pass,
 reporting how many faces it found and the NME there, beside the NME from ground-truth boxes; with dlib
 installed (pip install dlib-bin), also the NME on the faces dlib's HOG detector finds, the faces dlib's
-68-point predictor is scored on.
+68-point predictor is scored on. With --flip, the detector columns again with test-time flipping.
 Prints a Markdown table and writes OUT.md and OUT.json.
 """
 
@@ -76,13 +76,13 @@ def detect_annotated_faces(faces_dir, calibration_path, peer=None):
     return found
 
 
-def face_errors(onnx_path, found_faces, refine=1):
+def face_errors(onnx_path, found_faces, refine=1, flip=False):
     """Per face, NME io from its ground-truth landmark box and from our detector's box (nan where the
-    detector missed it), and whether the peer found it (None without a peer)."""
+    detector missed it), and whether the peer found it (None without a peer). ``flip``: predict.py --flip."""
     from dataset import read_image
     from predict import FaceLandmarker, LandmarkPredictor, point_box
 
-    landmarker = FaceLandmarker(LandmarkPredictor(onnx_path), refine)
+    landmarker = FaceLandmarker(LandmarkPredictor(onnx_path, flip), refine)
     truth, from_boxes, from_detector = [], [], []
     for face, box, _ in found_faces:
         image = read_image(face.image, face.image)
@@ -152,7 +152,13 @@ def latency_calls(entries, threads_all):
     return calls
 
 
-def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=DEFAULT_CALIBRATION):
+def flipped_in_the_loop(onnx_path, found_faces):
+    """The detector columns' NME with test-time flipping (predict.py --flip), keys suffixed ``_flip``."""
+    row = in_the_loop(face_errors(onnx_path, found_faces, flip=True))
+    return {f"{key}_flip": value for key, value in row.items() if key.startswith("nme_io_detector")}
+
+
+def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=DEFAULT_CALIBRATION, flip=False):
     threads_all = os.cpu_count() or 1
     peer = hog_faces if faces_dir and hog_available() else None
     found_faces = detect_annotated_faces(faces_dir, calibration, peer) if faces_dir else None
@@ -170,6 +176,8 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=D
                 row.update(onnx_metrics(OrtSession(path, threads_all), dataset))
             if found_faces:
                 row.update(in_the_loop(face_errors(path, found_faces)))
+                if flip:
+                    row.update(flipped_in_the_loop(path, found_faces))
             rows.append(row)
     meta = {"cpu": cpu_model(), "arch": platform.machine(), "threads_all": threads_all, "runs": runs,
             "torch": torch.__version__, "onnxruntime": runtime_version("onnxruntime"),
@@ -204,6 +212,11 @@ def markdown(result):
     if any("peer_found" in r for r in rows):
         columns += [("dlib HOG found", lambda r: f"{r['peer_found']}/{r['faces']}"),
                     ("NME io, detector, HOG's faces (%)", lambda r: f"{100 * r['nme_io_detector_peer_faces']:.2f}")]
+    if any("nme_io_detector_flip" in r for r in rows):
+        columns.append(("NME io, detector, flip (%)", lambda r: f"{100 * r['nme_io_detector_flip']:.2f}"))
+    if any("nme_io_detector_peer_faces_flip" in r for r in rows):
+        columns.append(("NME io, detector, HOG's faces, flip (%)",
+                        lambda r: f"{100 * r['nme_io_detector_peer_faces_flip']:.2f}"))
     lines = ["| model | " + " | ".join(c for c, _ in columns) + " |", "|" + "---|" * (len(columns) + 1)]
     lines += ["| " + " | ".join([r["model"], *(cell(r) for _, cell in columns)]) + " |" for r in rows]
     where = f"{meta['test_faces']} test faces of {meta['test_set']}" if meta["test_set"] else "no test set"
@@ -216,6 +229,9 @@ def markdown(result):
     if meta.get("peer"):
         lines.append(f"Peer detector: {meta['peer']} (how dlib's 68-point predictor is run); the last column is "
                      "our detector-in-the-loop NME on the faces both detectors find, dlib's comparable figure.")
+    if any("nme_io_detector_flip" in r for r in rows):
+        lines.append("flip: the same detector-in-the-loop path with test-time flipping (predict.py --flip: each crop "
+                     "also run mirrored, the answers averaged; twice the model's cost per face).")
     return "\n".join(lines)
 
 
@@ -227,11 +243,12 @@ def parse_args(argv=None):
     parser.add_argument("--out", help="write OUT.md and OUT.json")
     parser.add_argument("--faces", help="whole images with .pts files for the detector-in-the-loop columns")
     parser.add_argument("--calibration", default=str(DEFAULT_CALIBRATION), help="detector calibration")
+    parser.add_argument("--flip", action="store_true", help="also the detector columns with test-time flipping")
     return parser.parse_args(argv)
 
 
 def run(args):
-    result = run_benchmark(args.models, args.data_root, args.runs, args.faces, args.calibration)
+    result = run_benchmark(args.models, args.data_root, args.runs, args.faces, args.calibration, args.flip)
     table = markdown(result)
     print(table)
     if args.out:
