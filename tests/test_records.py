@@ -27,3 +27,17 @@ def test_training_summary_reports_the_last_epoch_not_the_best(tmp_path):
     assert summary["epochs"] == 3 and summary["seconds"] == 90
     assert math.isclose(summary["nme_io"], 0.2) and math.isclose(summary["best_nme_io"], 0.1)
     assert math.isclose(summary["fr_io"], 0.1) and math.isclose(summary["last_10pct_drop"], 1 / 3)
+
+
+def test_release_counts_a_sweeps_shared_warm_up_only_for_the_sweeps_own_searches(tmp_path):
+    from sweep import warmup_folder
+    from tools.release import search_logs
+
+    sweep = tmp_path / "sweep"
+    warmup_folder(sweep).mkdir(parents=True)
+    write_log(warmup_folder(sweep) / "log.csv", [0.3, 0.2])
+    inside, alone = sweep / "search_0.3" / "supernet", tmp_path / "long" / "supernet"
+    assert [name for name, _ in search_logs(inside, sweep)] == [
+        "search warm-up (shared by the sweep's budgets)", "search"]
+    assert search_logs(alone, sweep) == [("search", alone / "log.csv")]  # its warm-up is in its own log
+    assert search_logs(inside, None) == [("search", inside / "log.csv")]

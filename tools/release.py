@@ -85,9 +85,11 @@ def parse_args(argv=None):
 
 
 def search_logs(supernet, sweep):
-    """The search's log.csv, after the sweep's shared warm-up when there is one."""
+    """The search's log.csv, after the sweep's shared warm-up when the search is one of the sweep's
+    (a search run on its own has its warm-up in its own log)."""
     runs = [("search", supernet / "log.csv")]
-    warmup = warmup_folder(sweep) / "log.csv" if sweep else None
+    in_sweep = sweep and Path(supernet).resolve().is_relative_to(Path(sweep).resolve())
+    warmup = warmup_folder(sweep) / "log.csv" if in_sweep else None
     if warmup and warmup.is_file():
         runs.insert(0, ("search warm-up (shared by the sweep's budgets)", warmup))
     return runs
