@@ -7,7 +7,10 @@ under the current Gumbel-Softmax op weights (stem and head included), in one of 
 - ``add``: ``task + alpha * (L / L_min) ** beta``;
 - ``target``: ``task * (1 + alpha * max(0, L / T - 1) ** 2)`` for a latency budget T: no penalty at or
   under the budget, a penalty growing smoothly (zero slope at T, then quadratic) above it, and
-  scale-free like ``mul`` (the balance does not depend on the task loss's units).
+  scale-free like ``mul`` (the balance does not depend on the task loss's units);
+- ``absolute``: ``task * (1 + alpha * |L / T - 1|)``, TuNAS's absolute-value reward (Bender et al.,
+  2020) in the same scale-free form: being under the budget costs too, so the search spends it
+  instead of settling on whichever cheap ops learn fastest in a short supernet training.
 
 Because a soft expectation can sit at T while the argmax architecture overshoots it, the chosen
 architecture under a budget is the most probable one (largest sum of log softmax(theta)) whose
@@ -24,7 +27,8 @@ from distributed import average_gradients
 from engine import progress
 from fastpath import EAGER
 
-MODES = ("mul", "add", "target")
+MODES = ("mul", "add", "target", "absolute")
+BUDGETED = ("target", "absolute")  # the modes with a latency budget T
 
 
 class SearchObjective:
@@ -33,8 +37,8 @@ class SearchObjective:
     def __init__(self, table, mode="mul", alpha=0.25, beta=0.6, target=None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if (mode == "target") != (target is not None):
-            raise ValueError("a latency target goes with mode 'target', and mode 'target' needs one")
+        if (mode in BUDGETED) != (target is not None):
+            raise ValueError(f"a latency target goes with the modes {' and '.join(BUDGETED)}, and they need one")
         for name, value in (("alpha", alpha), ("beta", beta), ("target", target)):
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value}")
@@ -66,6 +70,8 @@ class SearchObjective:
             return task_loss * self.alpha * (1 + torch.log(cost / self.min_cost)) ** self.beta
         if self.mode == "add":
             return task_loss + self.alpha * (cost / self.min_cost) ** self.beta
+        if self.mode == "absolute":
+            return task_loss * (1 + self.alpha * torch.abs(cost / self.target - 1))
         return task_loss * (1 + self.alpha * F.relu(cost / self.target - 1) ** 2)
 
     def choose(self, supernet):
@@ -77,6 +83,8 @@ class SearchObjective:
     def describe(self):
         if self.mode == "target":
             return f"target {self.target:g} {self.table.unit}, task * (1 + {self.alpha:g} * max(0, L/T - 1)^2)"
+        if self.mode == "absolute":
+            return f"absolute {self.target:g} {self.table.unit}, task * (1 + {self.alpha:g} * |L/T - 1|)"
         return f"{self.mode}, alpha {self.alpha:g}, beta {self.beta:g}"
 
 

@@ -13,7 +13,10 @@ import math
 from pathlib import Path
 
 from cli import Parser, add_common_args, check_common_args, run_stage
+from search import BUDGETED, MODES
 from stages import SearchStage
+
+DEFAULT_ALPHA = {"target": 20.0, "absolute": 1.0}
 
 
 def parse_args(argv=None):
@@ -23,12 +26,12 @@ def parse_args(argv=None):
     parser.add_argument("--warmup_epochs", type=int, default=20, help="epochs training weights only")
     parser.add_argument("--sample", choices=["soft", "hard"], default="hard",
                         help="soft: Gumbel-Softmax mix of all candidates; hard: straight-through, one candidate")
-    parser.add_argument("--mode", choices=["mul", "add", "target"],
+    parser.add_argument("--mode", choices=MODES,
                         help="mul: loss * alpha * (1 + log(L/L_min))^beta; add: loss + alpha * (L/L_min)^beta; "
-                             "target: loss * (1 + alpha * max(0, L/T - 1)^2) (default: target with "
-                             "--target_latency, else mul)")
+                             "target: loss * (1 + alpha * max(0, L/T - 1)^2); absolute: loss * (1 + alpha * "
+                             "|L/T - 1|), which spends the budget (default: target with --target_latency, else mul)")
     parser.add_argument("--target_latency", type=float, help="latency budget T in the table's unit")
-    parser.add_argument("--alpha", type=float, help="latency weight (default 0.25; 20 in target mode)")
+    parser.add_argument("--alpha", type=float, help="latency weight (default 0.25; 20 in target mode, 1 in absolute)")
     parser.add_argument("--beta", type=float, default=0.6)
     parser.add_argument("--deploy_runtime", default="onnxruntime",
                         help="the engine you deploy with; a table measured in another one is warned about")
@@ -41,9 +44,9 @@ def parse_args(argv=None):
     check_common_args(parser, args)
     args.mode = args.mode or ("target" if args.target_latency is not None else "mul")
     if args.alpha is None:
-        args.alpha = 20.0 if args.mode == "target" else 0.25
-    if (args.mode == "target") != (args.target_latency is not None):
-        parser.error("--target_latency goes with --mode target (the default when it is given)")
+        args.alpha = DEFAULT_ALPHA.get(args.mode, 0.25)
+    if (args.mode in BUDGETED) != (args.target_latency is not None):
+        parser.error("--target_latency goes with --mode target (the default when it is given) or absolute")
     if args.mode == "mul" and args.alpha <= 0:
         parser.error("--mode mul needs --alpha > 0 (it scales the whole loss); use --mode add --alpha 0 "
                      "for a search that ignores latency")

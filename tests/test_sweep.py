@@ -43,6 +43,42 @@ def test_a_budget_above_the_costliest_architecture_leaves_theta_alone(table):
     assert not torch.allclose(theta_gradient(tight, supernet, x), expected, atol=1e-6)
 
 
+def latency_descent(objective, table, steps=60, lr=0.5):
+    """Expected cost before and after gradient steps on theta of the latency term alone (a constant task
+    loss), from uniform op weights."""
+    thetas = [torch.zeros(len(layer.ops), requires_grad=True) for layer in table.search_space]
+    optimizer = torch.optim.SGD(thetas, lr=lr)
+    costs = []
+    for _ in range(steps):
+        loss, cost = objective(torch.tensor(1.0), [torch.softmax(t, 0) for t in thetas])
+        costs.append(float(cost.detach()))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return costs[0], costs[-1]
+
+
+def test_the_absolute_mode_spends_the_budget_from_either_side(table):
+    low, high = table.min_latency(), table.max_latency()
+    start, _ = latency_descent(SearchObjective(table, "add", 0.0, 0.6), table)
+    roomy = low + 0.9 * (high - low)  # above the uniform mix's cost: target mode is indifferent there
+    assert roomy > start
+    assert latency_descent(SearchObjective(table, "target", 20.0, target=roomy), table)[1] == pytest.approx(start)
+    _, spent = latency_descent(SearchObjective(table, "absolute", 1.0, target=roomy), table)
+    assert start < spent <= roomy * 1.02  # pushed up to the budget, not past it
+    tight = low + 0.1 * (high - low)
+    _, saved = latency_descent(SearchObjective(table, "absolute", 1.0, target=tight), table)
+    assert tight * 0.98 <= saved < start
+    assert "|L/T - 1|" in SearchObjective(table, "absolute", 1.0, target=roomy).describe()
+    with pytest.raises(ValueError, match="latency target goes with"):
+        SearchObjective(table, "absolute", 1.0)
+    from supernet_train import parse_args
+
+    assert parse_args(["--mode", "absolute", "--target_latency", "0.3"]).alpha == 1.0
+    with pytest.raises(SystemExit):
+        parse_args(["--mode", "absolute"])
+
+
 def test_the_budgeted_choice_is_the_most_probable_architecture_within_budget(table):
     rng = torch.Generator().manual_seed(0)
     everything = list(itertools.product(*(layer.ops for layer in table.search_space)))
