@@ -87,11 +87,11 @@ def parse_args(argv=None):
 def search_logs(supernet, sweep):
     """The search's log.csv, after the sweep's shared warm-up when the search is one of the sweep's
     (a search run on its own has its warm-up in its own log)."""
-    runs = [("search", supernet / "log.csv")]
+    runs = [("search (NME on its held-out 20% of TRAIN)", supernet / "log.csv")]
     in_sweep = sweep and Path(supernet).resolve().is_relative_to(Path(sweep).resolve())
     warmup = warmup_folder(sweep) / "log.csv" if in_sweep else None
     if warmup and warmup.is_file():
-        runs.insert(0, ("search warm-up (shared by the sweep's budgets)", warmup))
+        runs.insert(0, ("search warm-up, shared by the sweep's budgets (NME on the held-out 20% of TRAIN)", warmup))
     return runs
 
 
