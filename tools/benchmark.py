@@ -227,8 +227,9 @@ def markdown(result):
         lines.append(f"Detector in the loop: yuface on each whole image of {meta['faces_dir']}, calibrated crop, "
                      "one refine pass; NME io on the faces it found, beside crops from their ground-truth boxes.")
     if meta.get("peer"):
-        lines.append(f"Peer detector: {meta['peer']} (how dlib's 68-point predictor is run); the last column is "
-                     "our detector-in-the-loop NME on the faces both detectors find, dlib's comparable figure.")
+        lines.append(f"Peer detector: {meta['peer']} (how dlib's 68-point predictor is run); the \"HOG's faces\" "
+                     "columns are our detector-in-the-loop NME on the faces both detectors find, dlib's comparable "
+                     "figure.")
     if any("nme_io_detector_flip" in r for r in rows):
         lines.append("flip: the same detector-in-the-loop path with test-time flipping (predict.py --flip: each crop "
                      "also run mirrored, the answers averaged; twice the model's cost per face).")
