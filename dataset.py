@@ -221,12 +221,17 @@ def photometric(image, rng):
     return out
 
 
+def mirror_points(points, perm):
+    """Points [..., K, 2] normalised to a crop, as seen in the crop's mirror image: x -> 1 - x and left and
+    right points swapped. The one home of the convention that training flips and test-time flips share."""
+    mirrored = points[..., perm, :].copy()
+    mirrored[..., 0] = 1.0 - mirrored[..., 0]
+    return mirrored
+
+
 def hflip(image, landmarks, angles, perm):
     """Mirror image and points, swap left/right points, negate yaw and roll."""
-    image = image[:, ::-1].copy()
-    landmarks = landmarks[perm].copy()
-    landmarks[:, 0] = 1.0 - landmarks[:, 0]
-    return image, landmarks, angles * np.array([1, -1, -1], np.float32)
+    return image[:, ::-1].copy(), mirror_points(landmarks, perm), angles * np.array([1, -1, -1], np.float32)
 
 
 class LandmarkDataset(Dataset):

@@ -34,6 +34,7 @@ from dataset import (
     face_crop_matrix,
     flip_permutation,
     landmark_box,
+    mirror_points,
     read_image,
     warp_points,
 )
@@ -95,8 +96,7 @@ def mirror_permutation(output, source):
 def average_with_mirrored(points, mirrored, perm):
     """Mean of [N, 2K] answers on crops and on their mirror images, the latter mapped back (x -> 1 - x,
     left and right points swapped, as training's flip augmentation does)."""
-    back = mirrored.reshape(len(mirrored), len(perm), 2)[:, perm].copy()
-    back[..., 0] = 1.0 - back[..., 0]
+    back = mirror_points(mirrored.reshape(len(mirrored), len(perm), 2), perm)
     return (points + back.reshape(points.shape)) / 2
 
 
