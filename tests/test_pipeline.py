@@ -140,5 +140,5 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     assert onnx_checkpoint_difference(out / "subnet.pth", out / "subnet.onnx") <= export.PARITY_TOLERANCE
     assert (out / "subnet.mnn").stat().st_size > 10_000
     training = (out / "training.md").read_text().splitlines()
-    assert [row.split(" | ")[:2] for row in training[2:]] == [["| search (NME on its held-out 20% of TRAIN)", "2"],
-                                                               ["| fine-tune subnet", "1"]]
+    assert [row.split(" | ")[:2] for row in training[2:]] == [
+        ["| search (NME on the held-out architecture split of TRAIN)", "2"], ["| fine-tune subnet", "1"]]

@@ -87,11 +87,12 @@ def parse_args(argv=None):
 def search_logs(supernet, sweep):
     """The search's log.csv, after the sweep's shared warm-up when the search is one of the sweep's
     (a search run on its own has its warm-up in its own log)."""
-    runs = [("search (NME on its held-out 20% of TRAIN)", supernet / "log.csv")]
+    held_out = "NME on the held-out architecture split of TRAIN"
+    runs = [(f"search ({held_out})", supernet / "log.csv")]
     in_sweep = sweep and Path(supernet).resolve().is_relative_to(Path(sweep).resolve())
     warmup = warmup_folder(sweep) / "log.csv" if in_sweep else None
     if warmup and warmup.is_file():
-        runs.insert(0, ("search warm-up, shared by the sweep's budgets (NME on the held-out 20% of TRAIN)", warmup))
+        runs.insert(0, (f"search warm-up, shared by the sweep's budgets ({held_out})", warmup))
     return runs
 
 
