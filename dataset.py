@@ -55,12 +55,24 @@ def jittered_crop_matrix(points, rng, jitter):
     angle = rng.uniform(-jitter.rotate, jitter.rotate)
     return face_crop_matrix(center + shift * side, TEST_CROP_SCALE * side * scale, angle)
 
-# Left/right point pairs for horizontal flips (iBUG 300-W order); points not listed map to themselves.
+# 33-point contour and 9-point brows, shared by the WFLW (98) and LaPa (106) orders.
+_CONTOUR_33_AND_BROWS = [(i, 32 - i) for i in range(16)] + [(33 + i, 46 - i) for i in range(5)] \
+    + [(38 + i, 50 - i) for i in range(4)]
+
+# Left/right point pairs for horizontal flips; points not listed (the midline) map to themselves.
+# 68: iBUG 300-W. 98: WFLW (eyes 60-75, pupils 96/97). 106: LaPa, the order of ../shared/data/samples106
+# (nose 55-65, eyes 66-73 and 75-82 with pupils 74/83, lips 84-103, 104/105).
 FLIP_PAIRS = {
     68: [(i, 16 - i) for i in range(8)]
     + [(17 + i, 26 - i) for i in range(5)]
     + [(31, 35), (32, 34), (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),
        (48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)],
+    98: _CONTOUR_33_AND_BROWS + [(55, 59), (56, 58)]
+    + [(60 + i, 72 - i) for i in range(5)] + [(65 + i, 75 - i) for i in range(3)]
+    + [(76, 82), (77, 81), (78, 80), (83, 87), (84, 86), (88, 92), (89, 91), (93, 95), (96, 97)],
+    106: _CONTOUR_33_AND_BROWS + [(55 + i, 65 - i) for i in range(5)]
+    + [(66 + i, 79 - i) for i in range(5)] + [(71, 82), (72, 81), (73, 80), (74, 83)]
+    + [(84, 90), (85, 89), (86, 88), (91, 95), (92, 94), (96, 100), (97, 99), (101, 103), (104, 105)],
 }
 
 

@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,6 +25,8 @@ from dataset import (
 )
 from headpose import FACE_3D, POSE_POINTS, euler_angles
 from metrics import EYE_CORNERS, landmark_metrics
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def write_dataset(root, rows, size=112):
@@ -128,6 +131,42 @@ def test_flip_swaps_left_and_right_points_for_68():
     # A symmetric face's left points stay on the left after a flip.
     symmetric = template(68) + 0.5
     assert np.allclose(hflip(image, symmetric, angles, perm)[1], symmetric)
+
+
+MIDLINE = {98: [16, 51, 52, 53, 54, 57, 79, 85, 90, 94], 106: [16, 51, 52, 53, 54, 60, 87, 93, 98, 102]}
+
+
+@pytest.mark.parametrize("num_points", [98, 106])
+def test_flip_maps_of_98_and_106_points_follow_their_layouts(num_points):
+    perm = flip_permutation(num_points)
+    assert sorted(perm) == list(range(num_points)) and [perm[p] for p in perm] == list(range(num_points))
+    assert [i for i in range(num_points) if perm[i] == i] == MIDLINE[num_points]  # chin, nose bridge, lips
+    a, b = EYE_CORNERS[num_points]  # the NME normaliser's outer eye corners are partners
+    assert perm[a] == b and perm[0] == 32 and perm[33] == 46
+
+
+def similarity_residual(source, target):
+    """Per-point distance left after the best rotation + scale + shift (no reflection: Kabsch's sign
+    correction) of ``source`` onto ``target``."""
+    a, b = source - source.mean(0), target - target.mean(0)
+    u, s, vt = np.linalg.svd(a.T @ b)
+    sign = np.sign(np.linalg.det(u @ vt))
+    rotation = u @ np.diag([1, sign]) @ vt
+    return np.linalg.norm((s[0] + sign * s[1]) / (a ** 2).sum() * a @ rotation - b, axis=1)
+
+
+@pytest.mark.skipif(not (SHARED / "samples106").is_dir(), reason="needs ../shared/data")
+@pytest.mark.parametrize("folder,num_points", [("samples98", 98), ("samples106", 106)])
+def test_flip_maps_put_mirrored_real_faces_back_on_themselves(folder, num_points):
+    """A mirrored face, its points swapped by the map, is the same face shape (up to pose); mirroring
+    without the swap (the usual bug) puts the left eye where the right one is."""
+    for path in sorted((SHARED / folder).glob("*.pts")):
+        points = read_pts(path)
+        mirrored = points * [-1, 1]
+        inner = slice(33, None)  # the contour shifts most with pose
+        swapped = similarity_residual(mirrored[flip_permutation(num_points)][inner], points[inner]).mean()
+        unswapped = similarity_residual(mirrored[inner], points[inner]).mean()
+        assert swapped < 0.5 * unswapped, path
 
 
 def test_nme_hand_computed_68():

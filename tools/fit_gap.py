@@ -1,0 +1,90 @@
+"""Underfitting or overfitting? A model's NME on its own training faces beside its test NME.
+
+    python -m tools.fit_gap subnet=released/subnet.onnx pfld_lite=released/pfld_lite.onnx \\
+        --data_root data/faces68 --out released/fit_gap
+
+Both splits are scored the same way, on the centred test crop with no augmentation, so the difference
+is what training did not carry over to new faces. A training NME close to the test NME says the model
+has not fitted its training faces (more capacity or more optimisation steps are the levers); a much
+lower one says it does not generalise (more data or regularisation are). When the training images'
+names carry a source prefix (``helen_...``, ``ytf_...``), each source gets its own row too.
+"""
+
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from torch.utils.data import Subset
+
+from cli import Parser, exit_on_user_error
+from dataset import LandmarkDataset, data_paths
+from deploy import OrtSession
+from tools.benchmark import load_entries, onnx_metrics
+
+MAX_SOURCES = 8  # more distinct prefixes than this are file names, not sources
+
+
+def source_groups(samples):
+    """{prefix: [indices]} by the image name's part before the first underscore; {} when the names do
+    not split into 2..MAX_SOURCES sources of more than one face each."""
+    groups = defaultdict(list)
+    for index, sample in enumerate(samples):
+        name = Path(sample.image).name
+        groups[name.split("_", 1)[0] if "_" in name else ""].append(index)
+    if not 2 <= len(groups) <= MAX_SOURCES or "" in groups or min(map(len, groups.values())) < 2:
+        return {}
+    return dict(sorted(groups.items()))
+
+
+def fit_gap(specs, data_root, workdir):
+    """Rows (model, split, faces, metrics) for TRAIN, its sources and TEST of every model."""
+    train_list, test_list = data_paths(data_root)
+    train = LandmarkDataset(train_list, data_root)
+    test = LandmarkDataset(test_list, data_root, train.num_points)
+    splits = [("train", train), *((f"train: {name}", Subset(train, indices))
+                                  for name, indices in source_groups(train.samples).items()), ("test", test)]
+    rows = []
+    for name, onnx_path, _ in load_entries(specs, workdir):
+        session = OrtSession(onnx_path, threads=0)
+        rows += [{"model": name, "split": split, "faces": len(data), **onnx_metrics(session, data)}
+                 for split, data in splits]
+    return rows
+
+
+def markdown(rows):
+    lines = ["| model | split | faces | NME io (%) | NME box (%) | test / this split (NME io) |",
+             "|---|---|---|---|---|---|"]
+    test = {row["model"]: row for row in rows if row["split"] == "test"}
+    for row in rows:
+        ratio = test[row["model"]].get("nme_io", float("nan")) / row.get("nme_io", float("nan"))
+        lines.append(f"| {row['model']} | {row['split']} | {row['faces']} | "
+                     f"{100 * row.get('nme_io', float('nan')):.2f} | {100 * row['nme_box']:.2f} | {ratio:.2f}x |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = Parser(__doc__)
+    parser.add_argument("models", nargs="+", help="[NAME=]PATH of a .pth retrain checkpoint or an .onnx file")
+    parser.add_argument("--data_root", required=True, help="DATA_ROOT with train_data/ and test_data/")
+    parser.add_argument("--out", help="write OUT.md and OUT.json")
+    return parser.parse_args(argv)
+
+
+def run(args):
+    with tempfile.TemporaryDirectory() as workdir:
+        rows = fit_gap(args.models, args.data_root, workdir)
+    table = markdown(rows)
+    print(table)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out + ".md").write_text(table + "\n")
+        Path(args.out + ".json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def main(argv=None):
+    exit_on_user_error(run, parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
