@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,9 @@ def test_fit_gap_rows_score_train_its_sources_and_test(tmp_path):
     ratio = by_split["test"]["nme_io"] / by_split["train"]["nme_io"]
     assert f"| s | train | 10 | {100 * by_split['train']['nme_io']:.2f} |" in table
     assert table.rstrip().endswith("| 1.00x |") and f"| {ratio:.2f}x |" in table
+    fit_gap.main([f"s={tmp_path / 's.onnx'}", "--data_root", str(root), "--out", str(tmp_path / "gap")])
+    assert (tmp_path / "gap.md").read_text() == table + "\n"
+    assert json.loads((tmp_path / "gap.json").read_text()) == rows  # the same deterministic ONNX run
 
 
 def test_fit_gap_missing_data_is_one_clear_line(tmp_path):

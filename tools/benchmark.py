@@ -248,14 +248,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def publish(table, result, out=None):
+    """Print a Markdown table; with ``out``, also write it to OUT.md and its figures to OUT.json."""
+    print(table)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out + ".md").write_text(table + "\n")
+        Path(out + ".json").write_text(json.dumps(result, indent=1) + "\n")
+
+
 def run(args):
     result = run_benchmark(args.models, args.data_root, args.runs, args.faces, args.calibration, args.flip)
-    table = markdown(result)
-    print(table)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out + ".md").write_text(table + "\n")
-        Path(args.out + ".json").write_text(json.dumps(result, indent=1) + "\n")
+    publish(markdown(result), result, args.out)
 
 
 def main(argv=None):

@@ -10,7 +10,6 @@ lower one says it does not generalise (more data or regularisation are). When th
 names carry a source prefix (``helen_...``, ``ytf_...``), each source gets its own row too.
 """
 
-import json
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch.utils.data import Subset
 from cli import Parser, exit_on_user_error
 from dataset import LandmarkDataset, data_paths
 from deploy import OrtSession
-from tools.benchmark import load_entries, onnx_metrics
+from tools.benchmark import load_entries, onnx_metrics, publish
 
 MAX_SOURCES = 8  # more distinct prefixes than this are file names, not sources
 
@@ -74,12 +73,7 @@ def parse_args(argv=None):
 def run(args):
     with tempfile.TemporaryDirectory() as workdir:
         rows = fit_gap(args.models, args.data_root, workdir)
-    table = markdown(rows)
-    print(table)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out + ".md").write_text(table + "\n")
-        Path(args.out + ".json").write_text(json.dumps(rows, indent=1) + "\n")
+    publish(markdown(rows), rows, args.out)
 
 
 def main(argv=None):
