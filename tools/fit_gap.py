@@ -1,7 +1,7 @@
 """Underfitting or overfitting? A model's NME on its own training faces beside its test NME.
 
     python -m tools.fit_gap subnet=released/subnet.onnx pfld_lite=released/pfld_lite.onnx \\
-        --data_root data/faces68 --out released/fit_gap
+        --data_root data/faces68 --out output/fit_gap
 
 Both splits are scored the same way, on the centred test crop with no augmentation, so the difference
 is what training did not carry over to new faces. A training NME close to the test NME says the model
