@@ -184,6 +184,18 @@ def test_flip_maps_the_mirrored_answer_back(tmp_path):
     assert np.abs(plain.reshape(68, 2).mean(0) - [30.5 / INPUT_SIZE, 70.5 / INPUT_SIZE]).max() < 0.02
 
 
+@pytest.mark.parametrize("num_points,pairs", [(98, [(60, 72), (96, 97), (54, 54)]),
+                                              (106, [(66, 79), (104, 105), (60, 60)])])
+def test_flip_works_for_the_98_and_106_point_orders(tmp_path, num_points, pairs):
+    """WFLW and LaPa models take --flip too: outer eye corners and pupils swap, the nose stays."""
+    constant = np.random.default_rng(2).uniform(0.1, 0.9, (num_points, 2))
+    model = onnx_of(ConstantLandmarks(constant), tmp_path / f"constant{num_points}.onnx")
+    crop = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    flipped = predict.LandmarkPredictor(model, flip=True)([crop]).reshape(num_points, 2)
+    for i, j in pairs:
+        assert np.allclose(flipped[i], (constant[i] + [1 - constant[j, 0], constant[j, 1]]) / 2, atol=1e-5)
+
+
 def test_flip_without_a_point_map_is_one_clear_error(tmp_path):
     model = onnx_of(ConstantLandmarks(np.full((5, 2), 0.5)), tmp_path / "five.onnx")
     with pytest.raises(predict.DataError, match="five.onnx: --flip needs a left/right map.*this model has 5"):
