@@ -49,13 +49,19 @@ def onnx_parameters(path):
     return int(sum(np.prod(t.dims) for t in onnx.load(str(path)).graph.initializer))
 
 
-def onnx_metrics(session, dataset, batch_size=64):
-    predictions, targets = [], []
+def crop_batches(dataset, batch_size=64):
+    """(crops [B, 3, 112, 112], landmarks [B, 2K]) arrays of a dataset, cut once for any number of models."""
+    batches = []
     for start in range(0, len(dataset), batch_size):
         items = [dataset[i] for i in range(start, min(len(dataset), start + batch_size))]
-        predictions.append(session.run({"input": torch.stack([item[0] for item in items]).numpy()})[0])
-        targets.append(torch.stack([item[1] for item in items]).numpy())
-    return landmark_metrics(np.concatenate(predictions), np.concatenate(targets))
+        batches.append(tuple(torch.stack([item[k] for item in items]).numpy() for k in (0, 1)))
+    return batches
+
+
+def onnx_metrics(session, batches):
+    """Landmark metrics of an ONNX session over ``crop_batches``."""
+    predictions = [session.run({"input": crops})[0] for crops, _ in batches]
+    return landmark_metrics(np.concatenate(predictions), np.concatenate([targets for _, targets in batches]))
 
 
 def detect_annotated_faces(faces_dir, calibration_path, peer=None):
@@ -163,6 +169,7 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=D
     peer = hog_faces if faces_dir and hog_available() else None
     found_faces = detect_annotated_faces(faces_dir, calibration, peer) if faces_dir else None
     dataset = load_test_set(data_root) if data_root else None
+    test_batches = crop_batches(dataset) if dataset is not None else None
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         entries = load_entries(specs, tmp)
         calls = latency_calls(entries, threads_all)
@@ -173,7 +180,7 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=D
                    "macs": count_macs(model) if model else None, "onnx_bytes": path.stat().st_size, "torch_ms": None}
             row.update({column: stats["median"] for (entry, column), stats in timed.items() if entry == name})
             if dataset is not None:
-                row.update(onnx_metrics(OrtSession(path, threads_all), dataset))
+                row.update(onnx_metrics(OrtSession(path, threads_all), test_batches))
             if found_faces:
                 row.update(in_the_loop(face_errors(path, found_faces)))
                 if flip:

@@ -19,7 +19,7 @@ from torch.utils.data import Subset
 from cli import Parser, exit_on_user_error
 from dataset import LandmarkDataset, data_paths
 from deploy import OrtSession
-from tools.benchmark import load_entries, onnx_metrics, publish
+from tools.benchmark import crop_batches, load_entries, onnx_metrics, publish
 
 MAX_SOURCES = 8  # more distinct prefixes than this are file names, not sources
 
@@ -43,10 +43,12 @@ def fit_gap(specs, data_root, workdir):
     test = LandmarkDataset(test_list, data_root, train.num_points)
     splits = [("train", train), *((f"train: {name}", Subset(train, indices))
                                   for name, indices in source_groups(train.samples).items()), ("test", test)]
+    entries = load_entries(specs, workdir)  # bad model files fail before the crops are cut
+    batches = {split: crop_batches(data) for split, data in splits}
     rows = []
-    for name, onnx_path, _ in load_entries(specs, workdir):
+    for name, onnx_path, _ in entries:
         session = OrtSession(onnx_path, threads=0)
-        rows += [{"model": name, "split": split, "faces": len(data), **onnx_metrics(session, data)}
+        rows += [{"model": name, "split": split, "faces": len(data), **onnx_metrics(session, batches[split])}
                  for split, data in splits]
     return rows
 
