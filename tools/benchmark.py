@@ -58,10 +58,15 @@ def crop_batches(dataset, batch_size=64):
     return batches
 
 
+def onnx_predictions(session, batches):
+    """(predicted, true) landmarks [N, 2K] of an ONNX session over ``crop_batches``."""
+    predictions = [session.run({"input": crops})[0] for crops, _ in batches]
+    return np.concatenate(predictions), np.concatenate([targets for _, targets in batches])
+
+
 def onnx_metrics(session, batches):
     """Landmark metrics of an ONNX session over ``crop_batches``."""
-    predictions = [session.run({"input": crops})[0] for crops, _ in batches]
-    return landmark_metrics(np.concatenate(predictions), np.concatenate([targets for _, targets in batches]))
+    return landmark_metrics(*onnx_predictions(session, batches))
 
 
 def detect_annotated_faces(faces_dir, calibration_path, peer=None):

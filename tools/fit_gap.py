@@ -14,12 +14,11 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from torch.utils.data import Subset
-
 from cli import Parser, exit_on_user_error
 from dataset import LandmarkDataset, data_paths
 from deploy import OrtSession
-from tools.benchmark import crop_batches, load_entries, onnx_metrics, publish
+from metrics import landmark_metrics
+from tools.benchmark import crop_batches, load_entries, onnx_metrics, onnx_predictions, publish
 
 MAX_SOURCES = 8  # more distinct prefixes than this are file names, not sources
 
@@ -37,19 +36,23 @@ def source_groups(samples):
 
 
 def fit_gap(specs, data_root, workdir):
-    """Rows (model, split, faces, metrics) for TRAIN, its sources and TEST of every model."""
+    """Rows (model, split, faces, metrics) for TRAIN, its sources and TEST of every model. Each split's
+    crops are cut once and each model runs once over them; a source's rows are the training faces' own."""
     train_list, test_list = data_paths(data_root)
     train = LandmarkDataset(train_list, data_root)
     test = LandmarkDataset(test_list, data_root, train.num_points)
-    splits = [("train", train), *((f"train: {name}", Subset(train, indices))
-                                  for name, indices in source_groups(train.samples).items()), ("test", test)]
     entries = load_entries(specs, workdir)  # bad model files fail before the crops are cut
-    batches = {split: crop_batches(data) for split, data in splits}
+    train_batches, test_batches = crop_batches(train), crop_batches(test)
+    sources = source_groups(train.samples)
     rows = []
     for name, onnx_path, _ in entries:
         session = OrtSession(onnx_path, threads=0)
-        rows += [{"model": name, "split": split, "faces": len(data), **onnx_metrics(session, batches[split])}
-                 for split, data in splits]
+        predicted, true = onnx_predictions(session, train_batches)
+        parts = [("train", slice(None), len(train)),
+                 *((f"train: {source}", indices, len(indices)) for source, indices in sources.items())]
+        rows += [{"model": name, "split": split, "faces": faces, **landmark_metrics(predicted[rows_of], true[rows_of])}
+                 for split, rows_of, faces in parts]
+        rows.append({"model": name, "split": "test", "faces": len(test), **onnx_metrics(session, test_batches)})
     return rows
 
 
