@@ -37,6 +37,9 @@ def test_release_counts_a_sweeps_shared_warm_up_only_for_the_sweeps_own_searches
     warmup_folder(sweep).mkdir(parents=True)
     write_log(warmup_folder(sweep) / "log.csv", [0.3, 0.2])
     inside, alone = sweep / "search_0.3" / "supernet", tmp_path / "long" / "supernet"
-    assert [name.split(",")[0].split(" (")[0] for name, _ in search_logs(inside, sweep)] == ["search warm-up", "search"]
-    assert [path for _, path in search_logs(alone, sweep)] == [alone / "log.csv"]  # its warm-up is in its own log
-    assert [path for _, path in search_logs(inside, None)] == [inside / "log.csv"]
+    search = "search (NME on the held-out architecture split of TRAIN)"
+    assert search_logs(inside, sweep) == [
+        ("search warm-up, shared by the sweep's budgets (NME on the held-out architecture split of TRAIN)",
+         warmup_folder(sweep) / "log.csv"), (search, inside / "log.csv")]
+    assert search_logs(alone, sweep) == [(search, alone / "log.csv")]  # its warm-up is in its own log
+    assert search_logs(inside, None) == [(search, inside / "log.csv")]
