@@ -283,15 +283,34 @@ def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def count_macs(model, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
-    """Multiply-adds of one forward pass (torch's FLOP counter counts 2 per MAC)."""
+def _flop_counter(model, input_shape):
+    """torch's FLOP counter after one eval-mode forward pass (it counts 2 FLOPs per multiply-add)."""
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(torch.zeros(input_shape))
     model.train(was_training)
-    return counter.get_total_flops() // 2
+    return counter
+
+
+def count_macs(model, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
+    """Multiply-adds of one forward pass."""
+    return _flop_counter(model, input_shape).get_total_flops() // 2
+
+
+def macs_by_part(model, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
+    """Multiply-adds of each direct child module (a subnet's stem, searched layers and head), in order: where
+    a network's compute goes, and so how much of it a search controls."""
+    counts = _flop_counter(model, input_shape).get_flop_counts()
+
+    def flops(module, key):  # a container that is never called (a ModuleList) has no entry: its children do
+        if key in counts:
+            return sum(counts[key].values())
+        return sum(flops(child, f"{key}.{name}") for name, child in module.named_children())
+
+    root = type(model).__name__
+    return {name: flops(child, f"{root}.{name}") // 2 for name, child in model.named_children()}
 
 
 def build_landmark_network(model_type, num_points, arch=None, search_space=None):

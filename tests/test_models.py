@@ -4,7 +4,17 @@ import pytest
 import torch
 
 from blocks import CANDIDATE_OPS, SEARCH_SPACE, build_op
-from models import AuxiliaryNet, Baseline, Subnet, Supernet, check_arch, count_macs, count_parameters
+from models import (
+    AuxiliaryNet,
+    Baseline,
+    PFLDLite,
+    Subnet,
+    Supernet,
+    check_arch,
+    count_macs,
+    count_parameters,
+    macs_by_part,
+)
 
 FIRST = [layer.ops[0] for layer in SEARCH_SPACE]
 LAST = [layer.ops[-1] for layer in SEARCH_SPACE]
@@ -124,6 +134,32 @@ def test_mac_counter_counts_depthwise_convs_per_group():
     dense = torch.nn.Conv2d(8, 8, 3, padding=1, bias=False)
     assert count_macs(conv, (1, 8, 16, 16)) == 8 * 9 * 16 * 16
     assert count_macs(dense, (1, 8, 16, 16)) == 8 * 8 * 9 * 16 * 16
+
+
+def test_macs_by_part_add_up_and_only_the_searched_layers_change_with_the_arch():
+    for model in (Subnet(FIRST, 68), Subnet(LAST, 68), PFLDLite(68), Baseline(68)):
+        parts = macs_by_part(model)
+        assert list(parts) == [name for name, _ in model.named_children()]
+        assert sum(parts.values()) == count_macs(model) and min(parts.values()) > 0
+    first, last = macs_by_part(Subnet(FIRST, 68)), macs_by_part(Subnet(LAST, 68))
+    assert (first["stem"], first["head"]) == (last["stem"], last["head"])
+    assert first["layers"] != last["layers"]  # a ModuleList is never called itself: its layers are counted
+
+
+def test_model_stats_adds_a_searched_arch_and_names_a_bad_one(tmp_path, capsys):
+    from tools import model_stats
+
+    good, bad = tmp_path / "arch.json", tmp_path / "bad.json"
+    good.write_text('{"arch": ["gh_k3", "sep_k3", "mb_k5_res", "gh_k5", "mb_k3_e2_res"]}')
+    bad.write_text('["gh_k3", "nope", "gh_k5", "gh_k5", "gh_k5"]')
+    model_stats.main(["--num_points", "68", "--arch", str(good)])
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert row.startswith(f"| searched ({good}) gh_k3,sep_k3,mb_k5_res,gh_k5,mb_k3_e2_res |")
+    assert "searched layers" in row
+    with pytest.raises(SystemExit) as exit_info:
+        model_stats.main(["--arch", str(bad)])
+    assert exit_info.value.code == f"error: {bad}: layer 1: op 'nope' is not a candidate there; choose from " + \
+        ", ".join(SEARCH_SPACE[1].ops)
 
 
 def test_every_registered_op_builds_somewhere():

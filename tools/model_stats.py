@@ -1,12 +1,20 @@
-"""Print parameters and multiply-adds of the baseline and of the smallest and largest subnet.
+"""Parameters and multiply-adds of the baselines, the smallest and largest subnet and any searched one, with
+where each network's multiply-adds go (its top-level parts: a subnet's stem, searched layers and head).
 
-    python model_stats.py --num_points 106
+    python -m tools.model_stats --num_points 106
+    python -m tools.model_stats --num_points 68 --arch released/arch.json   # also a searched subnet
+
+On this CPU onnxruntime's batch-1 latency follows multiply-adds closely, so the parts column says how
+much of a subnet's latency the search can move.
 """
 
-
 from blocks import SEARCH_SPACE, build_op
-from cli import Parser
-from models import Baseline, PFLDLite, Subnet, count_macs, count_parameters
+from cli import Parser, exit_on_user_error
+from dataset import DataError
+from models import Baseline, PFLDLite, Subnet, check_arch, count_parameters, macs_by_part
+from stages import read_arch
+
+PART_NAMES = {"layers": "searched layers"}
 
 
 def extreme_archs(search_space=SEARCH_SPACE):
@@ -18,25 +26,49 @@ def extreme_archs(search_space=SEARCH_SPACE):
     return smallest, largest
 
 
-def model_table(num_points):
+def parts_cell(parts):
+    """'stem 3.53 (51%), searched layers 1.58 (23%), ...': each part's M multiply-adds and share."""
+    total = sum(parts.values())
+    return ", ".join(f"{PART_NAMES.get(name, name)} {macs / 1e6:.2f} ({100 * macs / total:.0f}%)"
+                     for name, macs in parts.items() if macs)
+
+
+def model_table(num_points, archs=()):
+    """Markdown rows of the baselines, the extreme subnets and ``archs`` ((label, op names) pairs)."""
     smallest, largest = extreme_archs()
+    subnets = [("smallest subnet", smallest), ("largest subnet", largest), *archs]
     models = [("pfld_lite (the reference's baseline)", PFLDLite(num_points)),
               ("baseline (PFLD-MobileNetV2, 16 channels)", Baseline(num_points)),
-              ("smallest subnet " + ",".join(smallest), Subnet(smallest, num_points)),
-              ("largest subnet " + ",".join(largest), Subnet(largest, num_points))]
-    rows = ["| model | parameters | MACs (M) | float32 size (KB) |", "|---|---:|---:|---:|"]
+              *((f"{label} {','.join(arch)}", Subnet(arch, num_points)) for label, arch in subnets)]
+    rows = ["| model | parameters | MACs (M) | float32 size (KB) | MACs by part (M) |", "|---|---:|---:|---:|---|"]
     for name, model in models:
-        params = count_parameters(model)
-        rows.append(f"| {name} | {params:,} | {count_macs(model) / 1e6:.2f} | {params * 4 / 1024:.0f} |")
+        params, parts = count_parameters(model), macs_by_part(model)
+        rows.append(f"| {name} | {params:,} | {sum(parts.values()) / 1e6:.2f} | {params * 4 / 1024:.0f} | "
+                    f"{parts_cell(parts)} |")
     return "\n".join(rows)
 
 
-def main():
+def searched_arch(path):
+    """Op names from an arch.json, checked against the search space (a bad one names the file)."""
+    arch = read_arch(path)
+    try:
+        check_arch(arch)
+    except ValueError as error:
+        raise DataError(f"{path}: {error}") from None
+    return arch
+
+
+def run(args):
+    archs = [(f"searched ({path})", searched_arch(path)) for path in args.arch]
+    print(f"K = {args.num_points} landmarks, input 1x3x112x112, auxiliary net not counted")
+    print(model_table(args.num_points, archs))
+
+
+def main(argv=None):
     parser = Parser(__doc__)
     parser.add_argument("--num_points", type=int, default=106)
-    args = parser.parse_args()
-    print(f"K = {args.num_points} landmarks, input 1x3x112x112, auxiliary net not counted")
-    print(model_table(args.num_points))
+    parser.add_argument("--arch", nargs="*", default=[], help="arch.json files (or JSON lists of op names)")
+    exit_on_user_error(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":
