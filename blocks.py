@@ -155,6 +155,31 @@ SEARCH_SPACE = [
 ]
 
 
+STEM_OUTPUT = (2 * STEM_CHANNELS, INPUT_SIZE // 8)  # the stem hands the searched layers 32 x 14 x 14
+HEAD_INPUT_SIZE = INPUT_SIZE // 16  # the head pools y1 and y2 to 7 x 7 and concatenates the last layer's output
+
+
+def check_search_space(search_space):
+    """Raise ValueError naming the layer when a search space does not fit between the fixed stem and head:
+    each layer takes the previous one's output (the stem's first), and the last one ends at 7 x 7."""
+    if not search_space:
+        raise ValueError("a search space needs at least one layer")
+    channels, size = STEM_OUTPUT
+    for i, layer in enumerate(search_space):
+        if (layer.c_in, layer.in_size) != (channels, size):
+            raise ValueError(f"layer {i}: takes {layer.c_in} x {layer.in_size} x {layer.in_size}, but the "
+                             f"{'stem' if i == 0 else 'layer before'} gives {channels} x {size} x {size}")
+        if layer.stride not in (1, 2) or layer.c_out < 1:
+            raise ValueError(f"layer {i}: stride must be 1 or 2 and c_out >= 1")
+        unknown = [name for name in layer.ops if name not in CANDIDATE_OPS]
+        if not layer.ops or unknown or len(set(layer.ops)) != len(layer.ops):
+            raise ValueError(f"layer {i}: ops must be distinct names from CANDIDATE_OPS"
+                             f"{' (unknown: ' + ', '.join(unknown) + ')' if unknown else ''}")
+        channels, size = layer.c_out, layer.out_size
+    if size != HEAD_INPUT_SIZE:
+        raise ValueError(f"the last layer gives {size} x {size}; the head needs {HEAD_INPUT_SIZE} x {HEAD_INPUT_SIZE}")
+
+
 def build_op(name, layer):
     """Instantiate candidate ``name`` for the searched layer ``layer`` (a LayerSpec)."""
     if name not in CANDIDATE_OPS:

@@ -86,6 +86,16 @@ def slim(state):
     return {k: state[k] for k in RELEASE_KEYS[kind_of(state)] if k in state}
 
 
+def state_search_space(state, path):
+    """The search space a checkpoint was made for (None for hand-designed networks); errors name the file."""
+    if not state.get("search_space"):
+        return None
+    try:
+        return search_space_from_list(state["search_space"])
+    except ValueError as error:
+        raise CheckpointError(f"{path}: search_space: {error}") from None
+
+
 def check_matches(state, path, num_points, arch=None, search_space=None, model_type=None):
     """Refuse a checkpoint of another point count, network, architecture or search space."""
     if state.get("num_points") != num_points:
@@ -96,7 +106,7 @@ def check_matches(state, path, num_points, arch=None, search_space=None, model_t
         raise CheckpointError(f"{path}: holds architecture {','.join(state['arch'])}, this run trains "
                               f"{','.join(arch)}")
     if search_space is not None and state.get("search_space") is not None and \
-            search_space_from_list(state["search_space"]) != list(search_space):
+            state_search_space(state, path) != list(search_space):
         raise CheckpointError(f"{path}: made for another search space")
 
 
@@ -111,7 +121,7 @@ def load_state_dict(module, weights, path):
 
 def landmark_network_from_state(state, path="<checkpoint>"):
     """Rebuild the landmark network a retrain checkpoint holds, with its weights, in eval mode."""
-    search_space = search_space_from_list(state["search_space"]) if state.get("search_space") else None
+    search_space = state_search_space(state, path)
     try:
         model = build_landmark_network(state["model_type"], state["num_points"], state.get("arch"), search_space)
     except (KeyError, ValueError) as error:
@@ -129,7 +139,7 @@ def load_landmark_model(path):
 def load_supernet(path):
     """(supernet, auxiliary net, state) of a search checkpoint, weights and theta loaded."""
     state = load_checkpoint(path, ("supernet", "aux", "arch", "search_space", "num_points"))
-    supernet = Supernet(state["num_points"], search_space_from_list(state["search_space"]))
+    supernet = Supernet(state["num_points"], state_search_space(state, path))
     load_state_dict(supernet, state["supernet"], path)
     aux = AuxiliaryNet()
     load_state_dict(aux, state["aux"], path)

@@ -1,6 +1,6 @@
 """Per-layer latency lookup table: the JSON file that makes the search latency-aware.
 
-A table holds, for every searched layer of SEARCH_SPACE and every candidate op, the op's cost on one
+A table holds, for every searched layer of its search space and every candidate op, the op's cost on one
 device (median with p10/p90 and the number of runs), plus the cost of the fixed stem and head, so
 that ``fixed + sum of the chosen ops`` predicts a whole model. Loading checks the table against the
 search space and names whatever is missing: there is no silent default. Builders, device
@@ -14,6 +14,13 @@ export/import and ``check`` live in table_builders.py; this file is the table an
     python lookup_table.py import-lut lut.txt --out data/lut_ref.json   # the reference's format
     python lookup_table.py check --lut data/lut_x86_ort.json --archs 20 [--runtime mnn]
     python lookup_table.py show --lut data/lut_x86_ort.json
+
+The table also names its search space, and the search searches the space of the table it is given. The
+default is blocks.SEARCH_SPACE; to search another one, write it out, edit it (layers, widths, strides,
+candidate ops from blocks.CANDIDATE_OPS) and build a table for it:
+
+    python lookup_table.py space --out my_space.json
+    python lookup_table.py build --method measure --search_space my_space.json --out data/lut_mine.json
 """
 
 import json
@@ -24,6 +31,7 @@ from pathlib import Path
 import torch
 
 from blocks import SEARCH_SPACE
+from models import read_search_space, search_space_from_list, search_space_to_list
 
 UNITS = ("ms", "MMAC")  # latency in milliseconds, or multiply-adds (millions) as a proxy
 
@@ -40,7 +48,9 @@ def layer_key(layer):
 class LookupTable:
     """A validated table; ``expected_latency`` is the differentiable cost the search minimises."""
 
-    def __init__(self, data, search_space=SEARCH_SPACE, source="<table>"):
+    def __init__(self, data, search_space=None, source="<table>"):
+        """``search_space`` defaults to the one the table names (its "search_space"), else blocks.SEARCH_SPACE."""
+        search_space = table_search_space(data, source) if search_space is None else search_space
         validate(data, search_space, source)
         self.data = data
         self.search_space = list(search_space)
@@ -52,7 +62,7 @@ class LookupTable:
                       for entry, layer in zip(data["layers"], search_space)]
 
     @classmethod
-    def load(cls, path, search_space=SEARCH_SPACE):
+    def load(cls, path, search_space=None):
         path = Path(path)
         if not path.is_file():
             raise LookupTableError(f"{path}: no such lookup table")
@@ -92,6 +102,17 @@ class LookupTable:
 
     def cheapest_arch(self):
         return [layer.ops[int(cost.argmin())] for layer, cost in zip(self.search_space, self.costs)]
+
+
+def table_search_space(data, source):
+    """The search space a table was built for: the table is the space's definition, so a table built for an
+    edited space (``build --search_space``) searches that space. Older tables without one use SEARCH_SPACE."""
+    if not isinstance(data, dict) or "search_space" not in data:
+        return SEARCH_SPACE
+    try:
+        return search_space_from_list(data["search_space"])
+    except ValueError as error:
+        raise LookupTableError(f"{source}: search_space: {error}") from None
 
 
 def validate(data, search_space, source):
@@ -189,6 +210,12 @@ def parse_args(argv=None):
     exp = sub.add_parser("export-ops", help="write every candidate as ONNX + manifest, to time on a device")
     exp.add_argument("--out", required=True)
     exp.add_argument("--num_points", type=int, default=106)
+    space = sub.add_parser("space", help="write a search space as JSON, to edit and build a table for")
+    space.add_argument("--out", required=True)
+    space.add_argument("--lut", help="the space of this table (default: blocks.SEARCH_SPACE)")
+    for command in (build, exp):
+        command.add_argument("--search_space", help="a JSON search space (from `space`, or a table holding one); "
+                             "default blocks.SEARCH_SPACE")
     imp = sub.add_parser("import", help="table from export-ops' manifest and a CSV measured on the device")
     imp.add_argument("--manifest", required=True)
     imp.add_argument("--csv", required=True)
@@ -219,10 +246,15 @@ def parse_args(argv=None):
 def _build(args):
     import table_builders as tb
 
+    search_space = _search_space(args)
     if args.method == "flops":
-        return tb.build_flops_table(args.num_points)
-    return tb.build_measured_table(args.threads, args.runs, args.num_points, device=args.device,
+        return tb.build_flops_table(args.num_points, search_space)
+    return tb.build_measured_table(args.threads, args.runs, args.num_points, search_space, device=args.device,
                                    in_context=not args.alone, runtime=args.runtime)
+
+
+def _search_space(args):
+    return read_search_space(args.search_space) if args.search_space else SEARCH_SPACE
 
 
 def _import(args):
@@ -257,7 +289,13 @@ def _check(args):
 def _export_ops(args):
     import table_builders as tb
 
-    print(f"wrote {tb.export_ops(args.out, args.num_points)}")
+    print(f"wrote {tb.export_ops(args.out, args.num_points, _search_space(args))}")
+
+
+def _write_space(args):
+    search_space = LookupTable.load(args.lut).search_space if args.lut else SEARCH_SPACE
+    write_json(search_space_to_list(search_space), args.out)
+    print(f"wrote {args.out}: {len(search_space)} layers; edit it, then build a table with --search_space {args.out}")
 
 
 BUILDERS = {"build": _build, "import": _import, "import-lut": _import_lut}
@@ -271,7 +309,7 @@ def run_command(args):
     elif args.command == "show":
         print(format_table(LookupTable.load(args.lut)))
     else:
-        {"check": _check, "export-ops": _export_ops}[args.command](args)
+        {"check": _check, "export-ops": _export_ops, "space": _write_space}[args.command](args)
 
 
 def main(argv=None):

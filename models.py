@@ -5,6 +5,9 @@ the auxiliary net during training and is dropped at export. The supernet also re
 op weights it used, which the latency term of the search needs.
 """
 
+import json
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,6 +23,7 @@ from blocks import (
     PeleeStem,
     SeparableConv,
     build_op,
+    check_search_space,
     conv_bn,
     pooled_tap,
 )
@@ -33,7 +37,38 @@ def search_space_to_list(search_space):
 
 
 def search_space_from_list(layers):
-    return [LayerSpec(**dict(layer, ops=tuple(layer["ops"]))) for layer in layers]
+    """LayerSpecs from JSON-able dicts (a table's, a checkpoint's or a user's file); ValueError naming the
+    layer when one is malformed or the space does not fit between the stem and the head."""
+    if not isinstance(layers, list):
+        raise ValueError("a search space is a list of layers")
+    space = []
+    for i, layer in enumerate(layers):
+        numbers = [layer.get(key) for key in LayerSpec._fields[:-1]] if isinstance(layer, dict) else []
+        if not isinstance(layer, dict) or set(layer) != set(LayerSpec._fields) or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers) or \
+                not isinstance(layer["ops"], list) or not all(isinstance(name, str) for name in layer["ops"]):
+            raise ValueError(f"layer {i}: needs integers {', '.join(LayerSpec._fields[:-1])} and a list of op names "
+                             "'ops', nothing else")
+        space.append(LayerSpec(**dict(layer, ops=tuple(layer["ops"]))))
+    check_search_space(space)
+    return space
+
+
+def read_search_space(path):
+    """The search space of a JSON file: a list of layers, or any object holding one under "search_space"
+    (a lookup table, an arch.json, export-ops' manifest). Errors name the file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read a search space ({error})") from None
+    if isinstance(data, dict):
+        if "search_space" not in data:
+            raise ValueError(f"{path}: no \"search_space\" in this object")
+        data = data["search_space"]
+    try:
+        return search_space_from_list(data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 class PFLDHead(nn.Module):

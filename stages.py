@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from checkpoints import check_matches, load_state_dict, load_supernet
+from checkpoints import CheckpointError, check_matches, load_state_dict, load_supernet
 from dataset import DEFAULT_JITTER, load_datasets, make_loader, set_loader_epoch, split_weight_arch
 from detector import Calibration
 from distributed import broadcast_parameters, max_rank_difference, wrap_model
@@ -24,6 +24,7 @@ from models import (
     auxiliary_net_for,
     build_landmark_network,
     check_arch,
+    search_space_from_list,
     search_space_to_list,
 )
 from search import SearchObjective, train_theta
@@ -74,9 +75,9 @@ class SearchStage(_LandmarkStage):
         held_out = copy.copy(self.train_set)
         held_out.augment = False
         self.eval_loader = make_loader(held_out, arch_idx, batch_size=args.batch_size, workers=args.workers)
-        self.supernet = Supernet(self.num_points).to(runtime.device)
+        self.table = LookupTable.load(args.lut)  # the table names the search space it was built for
+        self.supernet = Supernet(self.num_points, self.table.search_space).to(runtime.device)
         self.aux = AuxiliaryNet().to(runtime.device)
-        self.table = LookupTable.load(args.lut, self.supernet.search_space)
         self.objective = SearchObjective(self.table, args.mode, args.alpha, args.beta, args.target_latency)
         self._optimise(self.supernet.weight_parameters() + list(self.aux.parameters()))
         self.theta_optimizer = torch.optim.AdamW(self.supernet.arch_parameters(), lr=args.theta_lr,
@@ -95,7 +96,8 @@ class SearchStage(_LandmarkStage):
         if not self.runtime.is_main:
             return
         self.log.info(f"search: {n_weight} weight / {n_arch} architecture samples of {self.args.data_root}, "
-              f"{len(self.test_set)} test, {self.num_points} points, table {self.args.lut} ({self.table.unit}), "
+              f"{len(self.test_set)} test, {self.num_points} points, table {self.args.lut} ({self.table.unit}, "
+              f"{len(self.table.search_space)} searched layers), "
               f"objective {self.objective.describe()}, loss {self.args.loss}, {self.fast.describe()}, "
               f"{self.runtime.world_size} process(es) on {self.runtime.device}")
         for difference in runtime_mismatches(self.table, self.args.deploy_runtime, 1, cpu_model()):
@@ -184,7 +186,7 @@ class SearchStage(_LandmarkStage):
 def write_arch_json(path, supernet, arch, table, epoch, args):
     data = {"arch": list(arch), "predicted_cost": table.predict(arch), "unit": table.unit, "lut": str(args.lut),
             "lut_device": table.meta.get("device"), "target_latency": args.target_latency, "epoch": epoch,
-            "num_points": supernet.num_points,
+            "num_points": supernet.num_points, "search_space": search_space_to_list(supernet.search_space),
             "op_probabilities": {f"layer{i}": dict(zip(layer.op_names, probs)) for i, (layer, probs) in
                                  enumerate(zip(supernet.layers, supernet.op_probabilities()))}}
     Path(path).write_text(json.dumps(data, indent=1) + "\n")
@@ -234,7 +236,8 @@ class RetrainStage(_LandmarkStage):
                           f"{runtime.world_size} process(es) on {runtime.device}")
 
     def check_resume(self, state, path):
-        check_matches(state, path, self.num_points, arch=self.arch or None, model_type=self.args.model)
+        check_matches(state, path, self.num_points, arch=self.arch or None, model_type=self.args.model,
+                      search_space=self.network.search_space if self.arch else None)
 
     def load_state(self, state):
         load_state_dict(self.network, state["model"], self.args.resume)
@@ -271,7 +274,8 @@ class RetrainStage(_LandmarkStage):
 
 
 def read_arch(path):
-    """Op names from an arch.json written by the search (``{"arch": [...]}``) or a plain JSON list."""
+    """(op names, search space or None) from an arch.json written by the search (``{"arch": [...],
+    "search_space": [...]}``; older ones and hand-written ``{"arch": [...]}`` have no space) or a JSON list."""
     from dataset import DataError
 
     try:
@@ -281,7 +285,12 @@ def read_arch(path):
     arch = data.get("arch") if isinstance(data, dict) else data
     if not isinstance(arch, list) or not all(isinstance(name, str) for name in arch):
         raise DataError(f"{path}: expected a list of op names or {{\"arch\": [...]}}")
-    return arch
+    if not isinstance(data, dict) or data.get("search_space") is None:
+        return arch, None
+    try:
+        return arch, search_space_from_list(data["search_space"])
+    except ValueError as error:
+        raise DataError(f"{path}: search_space: {error}") from None
 
 
 def build_models(args, num_points):
@@ -290,10 +299,12 @@ def build_models(args, num_points):
         network = build_landmark_network(args.model, num_points)
         return network, auxiliary_net_for(network), None
     supernet, aux, state = load_supernet(args.supernet) if args.supernet else (None, AuxiliaryNet(), None)
-    arch = read_arch(args.arch) if args.arch else state["arch"]
+    arch, search_space = read_arch(args.arch) if args.arch else (state["arch"], None)
     if state is not None:
         check_matches(state, args.supernet, num_points)
-    search_space = supernet.search_space if supernet else None
+        if search_space not in (None, supernet.search_space):
+            raise CheckpointError(f"{args.arch}: made in another search space than {args.supernet}'s")
+        search_space = supernet.search_space
     if args.from_scratch:
         return build_landmark_network("subnet", num_points, arch, search_space), AuxiliaryNet(), arch
     check_arch(arch, search_space)

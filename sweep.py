@@ -32,6 +32,7 @@ from export import export_landmark_model, parity_images
 from lookup_table import LookupTable
 from losses import DEFAULT_LOSS, LOSSES
 from metrics import primary_nme
+from models import search_space_to_list
 
 FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io"]
 
@@ -82,15 +83,17 @@ def search_budget(args, out, warm, target):
         else load_checkpoint(folder / LAST)["arch"]
 
 
-def fine_tune(args, out, name, arch=None, model="subnet"):
-    """Train one architecture (or a hand-designed network) from scratch; returns its last checkpoint."""
+def fine_tune(args, out, name, arch=None, model="subnet", search_space=None):
+    """Train one architecture of ``search_space`` (or a hand-designed network) from scratch; returns its last
+    checkpoint."""
     snapshot = out / "finetune" / name
     flags = ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(args.finetune_epochs),
              "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
              "--seed", str(args.seed), "--dev_id", "cpu", "--model", model]
     if arch is not None:
         snapshot.mkdir(parents=True, exist_ok=True)
-        (snapshot / "arch.json").write_text(json.dumps({"arch": arch}))
+        chosen = {"arch": arch, "search_space": search_space_to_list(search_space)}
+        (snapshot / "arch.json").write_text(json.dumps(chosen))
         flags += ["--arch", str(snapshot / "arch.json"), "--from_scratch"]
     run_to_end(retrain.main, flags, snapshot / model, args.finetune_epochs)
     return snapshot / model / LAST
@@ -131,12 +134,13 @@ def plan_points(args, out, table):
     return warm, points
 
 
-def train_points(args, out, points):
+def train_points(args, out, points, search_space):
     for point in points:
         if point["kind"] == "baseline":
             point["checkpoint"] = fine_tune(args, out, point["model"], model=point["model"])
         else:
-            point["checkpoint"] = fine_tune(args, out, "arch_" + "-".join(point["arch"]), point["arch"])
+            point["checkpoint"] = fine_tune(args, out, "arch_" + "-".join(point["arch"]), point["arch"],
+                                            search_space=search_space)
 
 
 def measure_points(args, out, table, points, warm):
@@ -241,7 +245,7 @@ def run_sweep(args):
     out.mkdir(parents=True, exist_ok=True)
     table = LookupTable.load(args.lut)
     warm, points = plan_points(args, out, table)
-    train_points(args, out, points)
+    train_points(args, out, points, table.search_space)
     measure_points(args, out, table, points, warm)
     write_csv(points, out / "pareto.csv")
     plot_pareto(points, out / "pareto.png", f"{args.data_root}, table {Path(args.lut).name}, "

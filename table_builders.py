@@ -218,7 +218,7 @@ def import_measurements(manifest_path, csv_path, meta):
         manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
         search_space = search_space_from_list(manifest["search_space"])
         entries = [(e["file"], e["layer"], e["op"]) for e in manifest["entries"]]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise LookupTableError(f"{manifest_path}: not a manifest written by export-ops ({error})") from None
     measured = read_device_csv(csv_path)
     missing = [file for file, _, _ in entries if file not in measured]

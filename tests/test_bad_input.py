@@ -19,9 +19,11 @@ import lookup_table
 import predict
 import retrain
 import supernet_train
+from blocks import SEARCH_SPACE
 from checkpoints import load_checkpoint, save_checkpoint
 from data import prepare
 from data.synthetic import make_synthetic_dataset
+from models import search_space_to_list
 from table_builders import build_flops_table
 
 FAST = ["--batch_size", "8", "--workers", "0", "--dev_id", "cpu"]
@@ -227,7 +229,8 @@ CASES = {
                                                                                 "{'op_name': 1,\n")),
                                                          "--out", str(fresh(c, "l1") / "o.json")]), "lut.txt:1"),
     "device CSV bad row": (lambda c: (lookup_table.main, ["import", "--manifest", str(_write(
-        fresh(c, "l2") / "manifest.json", '{"search_space": [], "entries": []}')), "--csv", str(_write(
+        fresh(c, "l2") / "manifest.json", json.dumps({"search_space": search_space_to_list(SEARCH_SPACE),
+                                                      "entries": []}))), "--csv", str(_write(
             fresh(c, "l2") / "phone.csv", "file,median_ms\na.onnx,fast\n")), "--out", str(fresh(c, "l2") / "o.json"),
         "--device", "d", "--runtime", "r"]), "phone.csv:2"),
     "manifest not ours": (lambda c: (lookup_table.main, ["import", "--manifest", str(_write(

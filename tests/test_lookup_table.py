@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -147,3 +148,53 @@ def test_spearman():
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1)
     assert spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1)
+
+
+def space_list(space):
+    from models import search_space_to_list
+
+    return search_space_to_list(space)
+
+
+def test_a_table_names_its_search_space_and_loads_with_it(tmp_path):
+    import lookup_table
+    from models import Subnet, count_macs, read_search_space
+
+    lookup_table.main(["space", "--out", str(tmp_path / "default.json")])
+    assert read_search_space(tmp_path / "default.json") == SEARCH_SPACE
+    (tmp_path / "tiny.json").write_text(json.dumps(space_list(TINY_SPACE)))
+    lookup_table.main(["build", "--method", "flops", "--num_points", "68",
+                       "--search_space", str(tmp_path / "tiny.json"), "--out", str(tmp_path / "lut.json")])
+    table = LookupTable.load(tmp_path / "lut.json")  # no space given: the table's own
+    assert table.search_space == TINY_SPACE
+    arch = ["sep_k3", "mb_k5_res"]
+    assert table.predict(arch) == pytest.approx(count_macs(Subnet(arch, 68, TINY_SPACE)) / 1e6, rel=1e-6)
+    lookup_table.main(["space", "--lut", str(tmp_path / "lut.json"), "--out", str(tmp_path / "again.json")])
+    assert read_search_space(tmp_path / "again.json") == TINY_SPACE
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s[1]["ops"].append("mb_k9_res"), r"layer 1: ops must be distinct names .*unknown: mb_k9_res"),
+    (lambda s: s[1].__setitem__("c_in", 48), r"layer 1: takes 48 x 14 x 14, but the layer before gives 32 x 14 x 14"),
+    (lambda s: s[0].__setitem__("in_size", 28), r"layer 0: takes 32 x 28 x 28, but the stem gives 32 x 14 x 14"),
+    (lambda s: s[1].__setitem__("stride", 1), r"the last layer gives 14 x 14; the head needs 7 x 7"),
+    (lambda s: s[0].__setitem__("width", 2), r"layer 0: needs integers c_in, c_out, stride, in_size"),
+    (lambda s: s[0].__setitem__("c_out", "32"), r"layer 0: needs integers"),
+    (lambda s: s.clear(), r"a search space needs at least one layer"),
+])
+def test_a_bad_search_space_is_refused_naming_the_file_and_layer(tmp_path, edit, message):
+    import lookup_table
+
+    space = space_list(TINY_SPACE)
+    edit(space)
+    bad = tmp_path / "space.json"
+    bad.write_text(json.dumps(space))
+    with pytest.raises(SystemExit) as exit_info:
+        lookup_table.main(["build", "--method", "flops", "--search_space", str(bad), "--out", str(tmp_path / "t.json")])
+    assert str(exit_info.value.code).startswith(f"error: {bad}: ")
+    assert re.search(message, str(exit_info.value.code))
+    table = build_flops_table(68, TINY_SPACE)
+    table["search_space"] = space  # a table whose own space is broken
+    (tmp_path / "lut.json").write_text(json.dumps(table))
+    with pytest.raises(LookupTableError, match=f"lut.json: search_space: {message}"):
+        LookupTable.load(tmp_path / "lut.json")

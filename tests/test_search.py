@@ -153,3 +153,31 @@ def test_two_process_gloo_run_keeps_theta_identical(tmp_path, data_root, flops_l
         diffs = [float(row["theta_rank_diff"]) for row in csv.DictReader(f)]
     assert len(diffs) == 2 and all(d == 0.0 for d in diffs)
     assert "2 process(es)" in (tmp_path / "supernet/train.log").read_text()
+
+
+def test_the_search_searches_the_tables_space_and_the_fine_tune_follows_it(tmp_path, data_root):
+    import retrain
+    from blocks import SEARCH_SPACE, LayerSpec
+    from models import search_space_to_list
+
+    # Narrower 14x14 layers, one wider 7x7 layer, three layers instead of five: a table built for it.
+    space = [LayerSpec(32, 24, 1, 14, ("gh_k3", "sep_k3")), LayerSpec(24, 48, 2, 14, ("mb_k3_e2_res", "gh_k5")),
+             LayerSpec(48, 48, 1, 7, ("mb_k5_res", "mb_k3_res"))]
+    lut = tmp_path / "lut.json"
+    LookupTable(build_flops_table(68, space)).save(lut)
+    out = run(data_root, lut, tmp_path / "search", "--epochs", "1", "--warmup_epochs", "0")
+    chosen = json.loads((out / "arch.json").read_text())
+    assert chosen["search_space"] == search_space_to_list(space) and len(chosen["arch"]) == 3
+    assert [len(layer.ops) for layer in checkpoints.load_supernet(out / "checkpoint_last.pth")[0].layers] == [2, 2, 2]
+
+    common = ["--data_root", str(data_root), "--epochs", "1", "--batch_size", "8", "--workers", "0", "--dev_id", "cpu"]
+    retrain.main([*common, "--arch", str(out / "arch.json"), "--from_scratch", "--snapshot", str(tmp_path / "ft")])
+    state = load_checkpoint(tmp_path / "ft/subnet/checkpoint_last.pth")
+    assert state["search_space"] == search_space_to_list(space) and state["arch"] == chosen["arch"]
+
+    other = tmp_path / "other_arch.json"  # an architecture of the default space on this supernet
+    other.write_text(json.dumps({"arch": [layer.ops[0] for layer in SEARCH_SPACE],
+                                 "search_space": search_space_to_list(SEARCH_SPACE)}))
+    with pytest.raises(SystemExit, match=f"{other}: made in another search space than .*checkpoint_last.pth's"):
+        retrain.main([*common, "--supernet", str(out / "checkpoint_last.pth"), "--arch", str(other),
+                      "--snapshot", str(tmp_path / "bad")])

@@ -33,13 +33,14 @@ def parts_cell(parts):
                      for name, macs in parts.items() if macs)
 
 
-def model_table(num_points, archs=()):
-    """Markdown rows of the baselines, the extreme subnets and ``archs`` ((label, op names) pairs)."""
+def model_table(num_points, searched=()):
+    """Markdown rows of the baselines, the extreme subnets and ``searched`` ((label, subnet) pairs)."""
     smallest, largest = extreme_archs()
-    subnets = [("smallest subnet", smallest), ("largest subnet", largest), *archs]
     models = [("pfld_lite (the reference's baseline)", PFLDLite(num_points)),
               ("baseline (PFLD-MobileNetV2, 16 channels)", Baseline(num_points)),
-              *((f"{label} {','.join(arch)}", Subnet(arch, num_points)) for label, arch in subnets)]
+              *((f"{label} {','.join(arch)}", Subnet(arch, num_points)) for label, arch in
+                (("smallest subnet", smallest), ("largest subnet", largest))),
+              *searched]
     rows = ["| model | parameters | MACs (M) | float32 size (KB) | MACs by part (M) |", "|---|---:|---:|---:|---|"]
     for name, model in models:
         params, parts = count_parameters(model), macs_by_part(model)
@@ -48,20 +49,21 @@ def model_table(num_points, archs=()):
     return "\n".join(rows)
 
 
-def searched_arch(path):
-    """Op names from an arch.json, checked against the search space (a bad one names the file)."""
-    arch = read_arch(path)
+def searched_subnet(path, num_points):
+    """(label, subnet) of an arch.json in its own search space, checked (a bad one names the file)."""
+    arch, search_space = read_arch(path)
+    search_space = search_space or SEARCH_SPACE
     try:
-        check_arch(arch)
+        check_arch(arch, search_space)
     except ValueError as error:
         raise DataError(f"{path}: {error}") from None
-    return arch
+    return f"searched ({path}) {','.join(arch)}", Subnet(arch, num_points, search_space)
 
 
 def run(args):
-    archs = [(f"searched ({path})", searched_arch(path)) for path in args.arch]
+    searched = [searched_subnet(path, args.num_points) for path in args.arch]
     print(f"K = {args.num_points} landmarks, input 1x3x112x112, auxiliary net not counted")
-    print(model_table(args.num_points, archs))
+    print(model_table(args.num_points, searched))
 
 
 def main(argv=None):
