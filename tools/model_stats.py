@@ -11,7 +11,7 @@ much of a subnet's latency the search can move.
 from blocks import SEARCH_SPACE, build_op
 from cli import Parser, exit_on_user_error
 from dataset import DataError
-from models import Baseline, PFLDLite, Subnet, check_arch, count_parameters, macs_by_part
+from models import Baseline, PFLDLite, Subnet, count_parameters, macs_by_part
 from stages import read_arch
 
 PART_NAMES = {"layers": "searched layers"}
@@ -52,12 +52,11 @@ def model_table(num_points, searched=()):
 def searched_subnet(path, num_points):
     """(label, subnet) of an arch.json in its own search space, checked (a bad one names the file)."""
     arch, search_space = read_arch(path)
-    search_space = search_space or SEARCH_SPACE
     try:
-        check_arch(arch, search_space)
+        subnet = Subnet(arch, num_points, search_space or SEARCH_SPACE)  # it checks the arch against the space
     except ValueError as error:
         raise DataError(f"{path}: {error}") from None
-    return f"searched ({path}) {','.join(arch)}", Subnet(arch, num_points, search_space)
+    return f"searched ({path}) {','.join(arch)}", subnet
 
 
 def run(args):
