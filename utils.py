@@ -89,13 +89,15 @@ class PlotCadence:
         return False
 
 
-def plot_curves(rows, columns, path, title):
-    """Training curves: one panel per column group, epochs on x."""
+def plot_curves(rows, columns, path, title, log_y=False):
+    """Training curves: one panel per column group, epochs on x (a log y axis keeps a long run's last
+    epochs readable beside its first)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(5 * len(columns), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(columns), figsize=(max(7, 5 * len(columns)), 3.6), squeeze=False)
     epochs = [int(r["epoch"]) for r in rows]
     for ax, (panel, names) in zip(axes[0], columns.items()):
         for name in names:
@@ -103,6 +105,10 @@ def plot_curves(rows, columns, path, title):
             ax.plot(epochs, values, marker=".", label=name)
         ax.set_title(panel)
         ax.set_xlabel("epoch")
+        if log_y:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(ScalarFormatter())
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)

@@ -139,6 +139,7 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     assert "optimizer" not in state and state["arch"] == json.loads((out / "arch.json").read_text())["arch"]
     assert onnx_checkpoint_difference(out / "subnet.pth", out / "subnet.onnx") <= export.PARITY_TOLERANCE
     assert (out / "subnet.mnn").stat().st_size > 10_000
+    assert (out / "fine_tunes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     training = (out / "training.md").read_text().splitlines()
     assert [row.split(" | ")[:2] for row in training[2:]] == [
         ["| search (NME on the held-out architecture split of TRAIN)", "2"], ["| fine-tune subnet", "1"]]

@@ -43,3 +43,14 @@ def test_release_counts_a_sweeps_shared_warm_up_only_for_the_sweeps_own_searches
          warmup_folder(sweep) / "log.csv"), (search, inside / "log.csv")]
     assert search_logs(alone, sweep) == [(search, alone / "log.csv")]  # its warm-up is in its own log
     assert search_logs(inside, None) == [(search, inside / "log.csv")]
+
+
+def test_release_puts_fine_tunes_of_different_lengths_on_one_epoch_axis(tmp_path):
+    from tools.release import nme_by_epoch
+
+    write_log(tmp_path / "a.csv", [0.3, 0.2, 0.1])
+    write_log(tmp_path / "b.csv", [0.4, 0.25])
+    rows = nme_by_epoch([("subnet", tmp_path / "a.csv"), ("pfld_lite", tmp_path / "b.csv")])
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    assert math.isclose(rows[1]["subnet"], 20) and math.isclose(rows[1]["pfld_lite"], 25)  # in percent
+    assert "pfld_lite" not in rows[2]  # the shorter run simply ends

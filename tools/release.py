@@ -1,6 +1,7 @@
 """Package trained results under released/: slim checkpoints (no optimiser state), ONNX and MNN files,
-arch.json, the lookup table used, logs and plots, training.md (each run's epochs, flatness, wall time),
-so that a fresh clone runs predict.py and the benchmark without training.
+arch.json, the lookup table used, logs and plots (fine_tunes.png: every fine-tune's test NME on one axis),
+training.md (each run's epochs, flatness, wall time), so that a fresh clone runs predict.py and the
+benchmark without training.
 
     python -m tools.release --run ckpt_save --out released --data_root data/faces68
 
@@ -10,6 +11,7 @@ so that a fresh clone runs predict.py and the benchmark without training.
 """
 
 import shutil
+from collections import defaultdict
 from pathlib import Path
 
 from checkpoints import landmark_network_from_state, load_checkpoint, save_checkpoint, slim
@@ -17,7 +19,7 @@ from cli import Parser, exit_on_user_error
 from engine import LAST
 from export import export_landmark_model, export_mnn, parity_images
 from sweep import warmup_folder
-from utils import training_summary
+from utils import plot_curves, read_csv_rows, training_summary
 
 
 def release_copy(source, target):
@@ -52,6 +54,16 @@ def training_table(runs):
         lines.append(f"| {name} | {r['epochs']} | {100 * r['nme_io']:.2f} | {100 * r['best_nme_io']:.2f} | "
                      f"{-100 * r['last_10pct_drop']:+.1f}% | {r['seconds'] / 60:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def nme_by_epoch(runs):
+    """One row an epoch with each run's test NME io (%) under the run's name (runs of any lengths), so
+    that the released fine-tunes can share one plot."""
+    table = defaultdict(dict)
+    for name, log_csv in runs:
+        for row in read_csv_rows(log_csv):
+            table[int(row["epoch"])][name] = 100 * float(row["nme_io"])
+    return [{"epoch": epoch, **table[epoch]} for epoch in sorted(table)]
 
 
 def release_model(folder, out, name, images):
@@ -103,13 +115,16 @@ def run(args):
     release_supernet(supernet, out)
     if args.sweep:
         release_sweep(Path(args.sweep), out)
-    runs = search_logs(supernet, args.sweep)
     images = parity_images(args.data_root)
+    fine_tunes = []
     for item in args.models:
         name, folder = model_folder(run_dir, item)
         release_model(folder, out, name, images)
-        runs.append((f"fine-tune {name}", folder / "log.csv"))
+        fine_tunes.append((name, folder / "log.csv"))
+    runs = search_logs(supernet, args.sweep) + [(f"fine-tune {name}", log) for name, log in fine_tunes]
     (out / "training.md").write_text(training_table(runs))
+    plot_curves(nme_by_epoch(fine_tunes), {"NME io on the test faces (%), log scale": [n for n, _ in fine_tunes]},
+                out / "fine_tunes.png", "the released fine-tunes, one recipe and one budget", log_y=True)
     for path in sorted(out.iterdir()):
         print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
 
