@@ -102,7 +102,7 @@ class GhostModule(nn.Module):
 class OpSpec(NamedTuple):
     """How to build one candidate: block kind, kernel, expansion, dilation, eSE."""
 
-    kind: str  # "mb", "sep" or "ghost"
+    kind: str  # "mb", "sep", "ghost" or "skip" (the identity: lets a search drop a layer, so choose depth)
     kernel: int
     expand: int = 1
     dilation: int = 1
@@ -124,6 +124,7 @@ CANDIDATE_OPS = {
     "sep_k5": OpSpec("sep", 5),
     "gh_k3": OpSpec("ghost", 3),
     "gh_k5": OpSpec("ghost", 5),
+    "skip": OpSpec("skip", 0),
 }
 
 
@@ -155,29 +156,60 @@ SEARCH_SPACE = [
 ]
 
 
-STEM_OUTPUT = (2 * STEM_CHANNELS, INPUT_SIZE // 8)  # the stem hands the searched layers 32 x 14 x 14
-HEAD_INPUT_SIZE = INPUT_SIZE // 16  # the head pools y1 and y2 to 7 x 7 and concatenates the last layer's output
+# Where a search space may start: after the stem's first conv (16 x 56 x 56), after its PeleeNet branches
+# (16 x 28 x 28) or after its MB block (32 x 14 x 14, the reference's and the default). The stem runs only as
+# far as the first searched layer starts, so a space can search the stem's compute too.
+STEM_EXITS = {(STEM_CHANNELS, INPUT_SIZE // 2): 1, (STEM_CHANNELS, INPUT_SIZE // 4): 2,
+              (2 * STEM_CHANNELS, INPUT_SIZE // 8): 3}
+FEATURE_SIZE = INPUT_SIZE // 4  # the auxiliary net reads the last 28 x 28 feature
+TAP_SIZE = INPUT_SIZE // 8  # the head pools the last 14 x 14 feature (y2) ...
+HEAD_INPUT_SIZE = INPUT_SIZE // 16  # ... and y1 to 7 x 7 and concatenates the last layer's output
+
+
+def _check_layer(i, layer):
+    if layer.stride not in (1, 2) or layer.c_out < 1:
+        raise ValueError(f"layer {i}: stride must be 1 or 2 and c_out >= 1")
+    unknown = [name for name in layer.ops if name not in CANDIDATE_OPS]
+    if not layer.ops or unknown or len(set(layer.ops)) != len(layer.ops):
+        raise ValueError(f"layer {i}: ops must be distinct names from CANDIDATE_OPS"
+                         f"{' (unknown: ' + ', '.join(unknown) + ')' if unknown else ''}")
+    if "skip" in layer.ops and (layer.stride != 1 or layer.c_in != layer.c_out):
+        raise ValueError(f"layer {i}: 'skip' needs stride 1 and c_in == c_out")
 
 
 def check_search_space(search_space):
     """Raise ValueError naming the layer when a search space does not fit between the fixed stem and head:
-    each layer takes the previous one's output (the stem's first), and the last one ends at 7 x 7."""
+    the first layer starts at one of the stem's exits, each layer takes the previous one's output, and the
+    last one ends at 7 x 7 (strides of 1 or 2 then pass 28 x 28 and 14 x 14, where the taps are)."""
     if not search_space:
         raise ValueError("a search space needs at least one layer")
-    channels, size = STEM_OUTPUT
+    first = search_space[0]
+    if (first.c_in, first.in_size) not in STEM_EXITS:
+        exits = ", ".join(f"{c} x {size} x {size}" for c, size in STEM_EXITS)
+        raise ValueError(f"layer 0: takes {first.c_in} x {first.in_size} x {first.in_size}, but the stem gives "
+                         f"one of {exits}")
+    channels, size = first.c_in, first.in_size
     for i, layer in enumerate(search_space):
         if (layer.c_in, layer.in_size) != (channels, size):
             raise ValueError(f"layer {i}: takes {layer.c_in} x {layer.in_size} x {layer.in_size}, but the "
-                             f"{'stem' if i == 0 else 'layer before'} gives {channels} x {size} x {size}")
-        if layer.stride not in (1, 2) or layer.c_out < 1:
-            raise ValueError(f"layer {i}: stride must be 1 or 2 and c_out >= 1")
-        unknown = [name for name in layer.ops if name not in CANDIDATE_OPS]
-        if not layer.ops or unknown or len(set(layer.ops)) != len(layer.ops):
-            raise ValueError(f"layer {i}: ops must be distinct names from CANDIDATE_OPS"
-                             f"{' (unknown: ' + ', '.join(unknown) + ')' if unknown else ''}")
+                             f"layer before gives {channels} x {size} x {size}")
+        _check_layer(i, layer)
         channels, size = layer.c_out, layer.out_size
     if size != HEAD_INPUT_SIZE:
         raise ValueError(f"the last layer gives {size} x {size}; the head needs {HEAD_INPUT_SIZE} x {HEAD_INPUT_SIZE}")
+
+
+def last_layer_at(search_space, size):
+    """Index of the last searched layer whose output is ``size`` x ``size``, or -1 (the stem's output)."""
+    return max((i for i, layer in enumerate(search_space) if layer.out_size == size), default=-1)
+
+
+def tap_channels(search_space, size):
+    """Channels of the feature at ``size`` that the taps read: a searched layer's or the stem's."""
+    index = last_layer_at(search_space, size)
+    if index >= 0:
+        return search_space[index].c_out
+    return STEM_CHANNELS if size == FEATURE_SIZE else search_space[0].c_in
 
 
 def build_op(name, layer):
@@ -192,32 +224,32 @@ def build_op(name, layer):
         return SeparableConv(layer.c_in, layer.c_out, spec.kernel, layer.stride)
     if spec.kind == "ghost":
         return GhostModule(layer.c_in, layer.c_out, spec.kernel, layer.stride)
+    if spec.kind == "skip":
+        return nn.Identity()
     raise ValueError(f"op {name!r} has unknown kind {spec.kind!r}")
 
 
-def pooled_tap(search_space):
-    """Index of the searched layer whose output is pooled into the head (y2): the last one
-    still at the stem's 14x14 resolution, or -1 (the stem's output) when there is none."""
-    tap = -1
-    for i, layer in enumerate(search_space):
-        if layer.out_size == search_space[0].in_size:
-            tap = i
-    return tap
-
-
 class PeleeStem(nn.Module):
-    """PeleeNet stem plus a fixed MB block: 3x112x112 -> y1 16x56x56, feature 16x28x28, 32x14x14."""
+    """PeleeNet stem plus a fixed MB block: 3x112x112 -> y1 16x56x56, feature 16x28x28, 32x14x14.
 
-    def __init__(self):
+    ``stages`` (1 to 3) stops it early, after the first conv or the branches, when the searched layers start
+    there; it then returns None for the parts it did not compute (the network takes them from its layers)."""
+
+    def __init__(self, stages=3):
         super().__init__()
         c = STEM_CHANNELS
+        self.stages = stages
         self.conv1 = conv_bn(3, c, 3, 2)
-        self.branch_a = nn.Sequential(conv_bn(c, c, 1), conv_bn(c, c, 3, 2, groups=c), conv_bn(c, c, 1))
-        self.branch_b = nn.MaxPool2d(2, 2)
-        self.fuse = conv_bn(2 * c, c, 1)
-        self.block = MBBlock(c, 2 * c, 3, 2, mid=2 * c, in_size=28)
+        if stages >= 2:
+            self.branch_a = nn.Sequential(conv_bn(c, c, 1), conv_bn(c, c, 3, 2, groups=c), conv_bn(c, c, 1))
+            self.branch_b = nn.MaxPool2d(2, 2)
+            self.fuse = conv_bn(2 * c, c, 1)
+        if stages >= 3:
+            self.block = MBBlock(c, 2 * c, 3, 2, mid=2 * c, in_size=28)
 
     def forward(self, x):
         y1 = self.conv1(x)
+        if self.stages == 1:
+            return y1, None, y1
         feature = self.fuse(torch.cat([self.branch_a(y1), self.branch_b(y1)], dim=1))
-        return y1, feature, self.block(feature)
+        return y1, feature, (self.block(feature) if self.stages == 3 else feature)

@@ -14,9 +14,12 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from blocks import (
+    FEATURE_SIZE,
     INPUT_SIZE,
     SEARCH_SPACE,
     STEM_CHANNELS,
+    STEM_EXITS,
+    TAP_SIZE,
     DepthwisePool,
     LayerSpec,
     MBBlock,
@@ -25,7 +28,8 @@ from blocks import (
     build_op,
     check_search_space,
     conv_bn,
-    pooled_tap,
+    last_layer_at,
+    tap_channels,
 )
 
 SAMPLING_MODES = ("soft", "hard", "argmax")
@@ -97,11 +101,12 @@ class _SearchedNetwork(nn.Module):
         super().__init__()
         self.num_points = num_points
         self.search_space = list(search_space)
-        self.stem = PeleeStem()
+        self.stem = PeleeStem(STEM_EXITS[(search_space[0].c_in, search_space[0].in_size)])
         self.layers = layers
-        self.tap = pooled_tap(self.search_space)
-        c_tap = self.search_space[self.tap].c_out if self.tap >= 0 else self.search_space[0].c_in
-        self.head = PFLDHead(self.search_space[-1].c_out, c_tap, num_points)
+        self.tap = last_layer_at(self.search_space, TAP_SIZE)
+        self.feature_tap = last_layer_at(self.search_space, FEATURE_SIZE)
+        self.AUX = {"c_in": tap_channels(self.search_space, FEATURE_SIZE)}  # the auxiliary net's input
+        self.head = PFLDHead(self.search_space[-1].c_out, tap_channels(self.search_space, TAP_SIZE), num_points)
 
     def _run(self, x, run_layer):
         y1, feature, x = self.stem(x)
@@ -110,6 +115,8 @@ class _SearchedNetwork(nn.Module):
             x = run_layer(i, layer, x)
             if i == self.tap:
                 y2 = x
+            if i == self.feature_tap:
+                feature = x
         return self.head(x, y2, y1), feature
 
 

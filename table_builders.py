@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from blocks import INPUT_SIZE, SEARCH_SPACE, build_op
+from blocks import INPUT_SIZE, SEARCH_SPACE, STEM_CHANNELS, TAP_SIZE, build_op, tap_channels
 from deploy import LandmarksOnly, export_onnx, runtime_version, time_onnx_files
 from lookup_table import LookupTableError, layer_key, write_json
 from models import Subnet, count_macs, search_space_from_list, search_space_to_list
@@ -64,10 +64,10 @@ class _Stem(nn.Module):
 def fixed_parts(num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
     """(name, module, example inputs) of the fixed stem and head, which every subnet shares."""
     subnet = Subnet([layer.ops[0] for layer in search_space], num_points, search_space).eval()
-    last, tap = search_space[-1], search_space[subnet.tap] if subnet.tap >= 0 else None
+    last = search_space[-1]
     y3 = torch.rand(1, last.c_out, last.out_size, last.out_size)
-    y2 = torch.rand(1, tap.c_out, tap.out_size, tap.out_size) if tap else torch.rand(1, 32, 14, 14)
-    y1 = torch.rand(1, 16, 56, 56)
+    y2 = torch.rand(1, tap_channels(search_space, TAP_SIZE), TAP_SIZE, TAP_SIZE)
+    y1 = torch.rand(1, STEM_CHANNELS, INPUT_SIZE // 2, INPUT_SIZE // 2)
     return [("fixed_stem", _Stem(subnet), (torch.rand(1, 3, INPUT_SIZE, INPUT_SIZE),)),
             ("fixed_head", subnet.head, (y3, y2, y1))]
 
