@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 INPUT_SIZE = 112
-STEM_CHANNELS = 16  # channels of y1 (56x56) and of the auxiliary net's input (28x28)
+STEM_CHANNELS = 16  # channels of y1 (56x56) and of the stem's 28x28 feature
 
 
 def conv_bn(c_in, c_out, kernel, stride=1, padding=None, groups=1, dilation=1, relu=True):

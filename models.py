@@ -1,6 +1,6 @@
 """Networks: the FBNet supernet over SEARCH_SPACE, a chosen subnet, the auxiliary angle net, the baseline.
 
-Every landmark network returns ``(landmarks [N, 2K], feature [N, 16, 28, 28])``; the feature feeds
+Every landmark network returns ``(landmarks [N, 2K], feature [N, C, 28, 28])``; the feature feeds
 the auxiliary net during training and is dropped at export. The supernet also returns the per-layer
 op weights it used, which the latency term of the search needs.
 """
@@ -317,7 +317,7 @@ class PFLDLite(nn.Module):
 
 
 def auxiliary_net_for(network):
-    """The auxiliary net that fits ``network``'s feature (its class's AUX widths, else the stem's)."""
+    """The auxiliary net that fits ``network``'s feature (its AUX widths, else the defaults)."""
     return AuxiliaryNet(**getattr(network, "AUX", {}))
 
 
