@@ -205,11 +205,11 @@ def last_layer_at(search_space, size):
 
 
 def tap_channels(search_space, size):
-    """Channels of the feature at ``size`` that the taps read: a searched layer's or the stem's."""
+    """Channels of the feature at ``size`` that the taps read: a searched layer's, else the stem's exit there."""
     index = last_layer_at(search_space, size)
     if index >= 0:
         return search_space[index].c_out
-    return STEM_CHANNELS if size == FEATURE_SIZE else search_space[0].c_in
+    return next(channels for channels, exit_size in STEM_EXITS if exit_size == size)
 
 
 def build_op(name, layer):

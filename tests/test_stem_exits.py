@@ -2,6 +2,7 @@
 starts, the auxiliary net and the head read the right features, and tables, exports and checkpoints follow."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -74,7 +75,7 @@ def test_the_shipped_wide_space_reaches_below_and_above_the_released_subnet():
     from models import read_search_space
 
     space = read_search_space("data/spaces/wide.json")
-    released = count_macs(Subnet(json.loads(open("released/arch.json").read())["arch"], 68, SEARCH_SPACE))
+    released = count_macs(Subnet(json.loads(Path("released/arch.json").read_text())["arch"], 68, SEARCH_SPACE))
     cheapest = count_macs(Subnet(["skip" if "skip" in layer.ops else "sep_k3" for layer in space], 68, space))
     assert cheapest < released < count_macs(Subnet([layer.ops[-1] for layer in space], 68, space))
 
