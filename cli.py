@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 from checkpoints import CheckpointError
-from dataset import DataError
+from dataset import DataError, parse_source_weights
 from deploy import DeployError
 from distributed import setup_runtime, teardown_runtime
 from engine import TrainingError
 from fastpath import add_fastpath_args
 from lookup_table import LookupTableError
 from losses import DEFAULT_LOSS, LOSSES
+from recipe import add_recipe_args
 
 # The errors a user's input or environment can cause; each carries a one-line message naming the file.
 USER_ERRORS = (CheckpointError, DataError, DeployError, LookupTableError, TrainingError, ValueError, OSError)
@@ -39,16 +40,21 @@ def add_common_args(parser, default_batch=128):
     parser.add_argument("--num_points", type=int, help="landmarks per face (default: read from list.txt)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch_size", type=int, default=default_batch)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the weights (cosine decay)")
-    parser.add_argument("--weight_decay", type=float, default=1e-6)
     parser.add_argument("--loss", choices=list(LOSSES), default=DEFAULT_LOSS, help="training loss (losses.py)")
     parser.add_argument("--jitter", help="a detector calibration (tools/calibrate_detector.py) whose spread the "
                         "training crops take (default: dataset.CropJitter's, wider than yuface's)")
+    parser.add_argument("--augment_scale", type=float, default=1.0, help="multiplies the training crops' shift, "
+                        "scale and rotation spread")
+    parser.add_argument("--occlusion", type=float, default=0.0, help="probability of a random rectangle hiding "
+                        "part of a training face")
+    parser.add_argument("--source_weights", help="draw training faces by collection, by file-name prefix: "
+                        "'helen=3,ytf=1' (default: each face once an epoch)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", default="", help="checkpoint_last.pth to continue exactly")
     parser.add_argument("--stop_after", type=int, help="stop after this many epochs of this run (time-limited "
                         "jobs); the schedule still spans --epochs, and --resume continues it")
+    add_recipe_args(parser)
     add_fastpath_args(parser)
 
 
@@ -59,10 +65,17 @@ def check_common_args(parser, args):
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.workers < 0 or (args.stop_after is not None and args.stop_after < 1):
         parser.error("--workers must be >= 0 and --stop_after >= 1")
-    for name in ("lr", "weight_decay"):
+    for name in ("lr", "weight_decay", "augment_scale", "ema"):
         value = getattr(args, name)
         if not math.isfinite(value) or value < 0:
             parser.error(f"--{name} must be a finite number >= 0, got {value}")
+    if args.ema >= 1 or not 0 <= args.occlusion <= 1 or args.lr_warmup < 0:
+        parser.error("--ema must be below 1, --occlusion in [0, 1] and --lr_warmup >= 0")
+    if args.source_weights:
+        try:
+            parse_source_weights(args.source_weights)
+        except ValueError as error:
+            parser.error(str(error))
 
 
 def run_to_end(main, flags, folder, until):

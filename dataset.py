@@ -233,6 +233,16 @@ def photometric(image, rng):
     return out
 
 
+def occlude(image, rng):
+    """A rectangle of 15-40% of each side filled with one random colour: a hand, a microphone, hair."""
+    side = image.shape[0]
+    height, width = (rng.uniform(0.15, 0.4, 2) * side).astype(int)
+    top, left = rng.integers(0, side - height), rng.integers(0, side - width)
+    out = image.copy()
+    out[top:top + height, left:left + width] = rng.integers(0, 256, 3, dtype=np.uint8)
+    return out
+
+
 def mirror_points(points, perm):
     """Points [..., K, 2] normalised to a crop, as seen in the crop's mirror image: x -> 1 - x and left and
     right points swapped. The one home of the convention that training flips and test-time flips share."""
@@ -252,13 +262,15 @@ class LandmarkDataset(Dataset):
     Ready 112x112 crops are used as stored; context crops are cut online (see the module docstring).
     Augmentation is a pure function of (seed, epoch, index): repeatable across workers and resumes."""
 
-    def __init__(self, list_path, data_root=None, num_points=None, augment=False, seed=0, jitter=DEFAULT_JITTER):
+    def __init__(self, list_path, data_root=None, num_points=None, augment=False, seed=0, jitter=DEFAULT_JITTER,
+                 occlusion=0.0):
         self.list_path = Path(list_path)
         self.samples = parse_list_file(list_path, data_root, num_points)
         self.num_points = len(self.samples[0].landmarks)
         self.augment = augment
         self.seed = seed
         self.jitter = jitter
+        self.occlusion = occlusion
         self.epoch = 0
         self.flip_perm = flip_permutation(self.num_points)
 
@@ -296,8 +308,43 @@ class LandmarkDataset(Dataset):
             image = photometric(image, rng)
             if self.flip_perm is not None and rng.random() < 0.5:
                 image, landmarks, angles = hflip(image, landmarks, angles, self.flip_perm)
+            if self.occlusion > 0 and rng.random() < self.occlusion:
+                image = occlude(image, rng)
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
         return tensor, torch.from_numpy(landmarks.reshape(-1).copy()), torch.from_numpy(angles.copy())
+
+
+def source_of(path):
+    """The collection a face comes from, by its file name's prefix: ``ytf_Abdel_00.jpg`` -> ``ytf``."""
+    return Path(path).name.split("_")[0]
+
+
+def parse_source_weights(spec):
+    """``"helen=3,ytf=1"`` -> {"helen": 3.0, "ytf": 1.0}; ValueError naming the bad part."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"--source_weights: {part!r} is not NAME=WEIGHT") from None
+        if not name or not math.isfinite(weight) or weight < 0 or name in weights:
+            raise ValueError(f"--source_weights: {part!r} needs a new name and a finite weight >= 0")
+        weights[name] = weight
+    if not weights or not any(weights.values()):
+        raise ValueError(f"--source_weights: {spec!r} gives no source a weight above 0")
+    return weights
+
+
+def sample_weights(samples, weights, source):
+    """Per-sample drawing weights from per-collection ones; every collection present must be named
+    (``*`` names the rest)."""
+    present = sorted({source_of(s.image) for s in samples})
+    missing = [name for name in present if name not in weights and "*" not in weights]
+    if missing:
+        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise DataError(f"{source}: --source_weights gives no weight to {listed} (name them, or '*' for the rest)")
+    return [weights.get(source_of(s.image), weights.get("*")) for s in samples]
 
 
 def source_face(path):
@@ -330,8 +377,9 @@ class ShardedSampler(Sampler):
 
     Each rank gets ceil(n / world) indices (padded by wrapping), so all ranks take the same steps."""
 
-    def __init__(self, indices, shuffle=True, seed=0, rank=0, world_size=1):
+    def __init__(self, indices, shuffle=True, seed=0, rank=0, world_size=1, weights=None):
         self.indices = list(indices)
+        self.weights = None if weights is None else torch.tensor([float(weights[i]) for i in self.indices])
         self.shuffle = shuffle
         self.seed = seed
         self.rank = rank
@@ -346,8 +394,10 @@ class ShardedSampler(Sampler):
 
     def __iter__(self):
         order = list(range(len(self.indices)))
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:  # an epoch of as many draws, with replacement, by collection weight
+            order = torch.multinomial(self.weights, len(order), replacement=True, generator=gen).tolist()
+        elif self.shuffle:
             order = torch.randperm(len(order), generator=gen).tolist()
         total = len(self) * self.world_size
         order = (order * math.ceil(total / max(1, len(order))))[:total]
@@ -360,12 +410,12 @@ def _worker_init(_):
 
 
 def make_loader(dataset, indices=None, batch_size=64, shuffle=False, seed=0, rank=0, world_size=1,
-                workers=2, drop_last=False):
+                workers=2, drop_last=False, weights=None):
     """DataLoader over ``indices`` of ``dataset`` with a ShardedSampler; call ``set_loader_epoch`` each epoch.
 
     Workers are not persistent: each epoch's workers copy the dataset with its current epoch."""
     indices = range(len(dataset)) if indices is None else indices
-    sampler = ShardedSampler(indices, shuffle, seed, rank, world_size)
+    sampler = ShardedSampler(indices, shuffle, seed, rank, world_size, weights)
     # Dropping a ragged last batch (BatchNorm cannot train on one sample) only when a full one exists.
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
@@ -380,10 +430,11 @@ def data_paths(data_root):
     return root / "train_data" / "list.txt", root / "test_data" / "list.txt"
 
 
-def load_datasets(data_root, num_points=None, seed=0, jitter=DEFAULT_JITTER):
+def load_datasets(data_root, num_points=None, seed=0, jitter=DEFAULT_JITTER, occlusion=0.0):
     """Training (augmented) and test datasets of DATA_ROOT, with one point count checked across both."""
     train_list, test_list = data_paths(data_root)
-    train = LandmarkDataset(train_list, data_root, num_points, augment=True, seed=seed, jitter=jitter)
+    train = LandmarkDataset(train_list, data_root, num_points, augment=True, seed=seed, jitter=jitter,
+                            occlusion=occlusion)
     test = LandmarkDataset(test_list, data_root, train.num_points, augment=False)
     return train, test
 

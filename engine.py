@@ -6,12 +6,14 @@ says only what differs, as a ``Stage`` subclass.
 import math
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm import tqdm
 
 from checkpoints import RESUME_KEYS, load_checkpoint, remove_stale_temps, save_checkpoint
 from fastpath import EAGER
+from losses import distillation_loss
 from metrics import format_metrics, landmark_metrics, primary_nme
 from seeding import rng_state, seed_stochastic_parts
 from utils import CSVLog, PlotCadence, plot_curves
@@ -33,7 +35,20 @@ def require_finite(values, what):
                             "data, or resume from the last checkpoint)")
 
 
-def train_weights(forward, aux, loader, optimizer, runtime, loss_fn, fast=EAGER, desc="weights"):
+class StepExtras(NamedTuple):
+    """What a fine-tune may add to each step: a teacher's points as a second target, and the weight
+    average to update after the step."""
+
+    teacher: object = None
+    distill_weight: float = 0.0
+    average: object = None
+    averaged: object = None  # the network whose weights the average follows
+
+
+NO_EXTRAS = StepExtras()
+
+def train_weights(forward, aux, loader, optimizer, runtime, loss_fn, fast=EAGER, desc="weights",
+                  extras=NO_EXTRAS):
     """One pass over ``loader`` training network weights and the auxiliary net on ``loss_fn``.
 
     ``forward(images) -> (landmarks, feature)``. Returns mean loss and mean squared error."""
@@ -44,10 +59,17 @@ def train_weights(forward, aux, loader, optimizer, runtime, loss_fn, fast=EAGER,
         with fast.autocast():
             landmarks, feature = forward(images)
             angles = aux(feature)
+            if extras.teacher is not None:
+                with torch.no_grad():
+                    teacher_landmarks = extras.teacher(images)[0].float()
         loss, squared = loss_fn(landmarks.float(), landmarks_gt, angles.float(), angles_gt)
+        if extras.teacher is not None:
+            loss = loss + extras.distill_weight * distillation_loss(landmarks.float(), teacher_landmarks)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if extras.average is not None:
+            extras.average.update(extras.averaged)
         totals += torch.stack([loss.detach().cpu(), squared.detach().cpu()])
         batches += 1
     result = (totals / max(1, batches)).tolist()

@@ -61,6 +61,13 @@ def wing_loss(landmarks, landmarks_gt, angles, angles_gt):
     return landmark_term + torch.mean(_angle_error(angles, angles_gt)), torch.mean(squared)
 
 
+def distillation_loss(landmarks, teacher_landmarks):
+    """Wing loss of the student's points against a teacher's (a soft target that is never occluded or
+    mislabelled), in the units of ``wing_loss``'s landmark term."""
+    errors = (landmarks - teacher_landmarks).abs() * CROP_PIXELS
+    return torch.mean(torch.sum(wing(errors), dim=1)) / CROP_PIXELS
+
+
 LOSSES = {"pfld": pfld_loss, "pose": pose_loss, "wing": wing_loss}
 # The winner of the loss A/B (README "Losses"): on faces68/val after 20 epochs, wing ended lowest for both
 # the subnet (9.92% NME io against 11.48% pose and 15.23% pfld) and pfld_lite (9.81% / 10.65% / 13.98%).

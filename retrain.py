@@ -23,6 +23,9 @@ def parse_args(argv=None):
     parser.add_argument("--arch", help="arch.json (or a JSON list of op names) overriding the checkpoint's choice")
     parser.add_argument("--model", choices=LANDMARK_MODELS, default="subnet")
     parser.add_argument("--from_scratch", action="store_true", help="random init instead of the supernet's weights")
+    parser.add_argument("--teacher", help="a trained landmark checkpoint (same points) to distil from")
+    parser.add_argument("--distill_weight", type=float, default=1.0, help="weight of the teacher's points as a "
+                        "second target (with --teacher)")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
     if args.model == "subnet" and not args.supernet and not (args.arch and args.from_scratch):

@@ -9,14 +9,30 @@ from pathlib import Path
 
 import torch
 
-from checkpoints import CheckpointError, check_matches, load_state_dict, load_supernet
-from dataset import DEFAULT_JITTER, load_datasets, make_loader, set_loader_epoch, split_weight_arch
+from checkpoints import (
+    CheckpointError,
+    check_matches,
+    load_checkpoint,
+    load_landmark_model,
+    load_state_dict,
+    load_supernet,
+)
+from dataset import (
+    DEFAULT_JITTER,
+    load_datasets,
+    make_loader,
+    parse_source_weights,
+    sample_weights,
+    set_loader_epoch,
+    split_weight_arch,
+)
 from detector import Calibration
 from distributed import broadcast_parameters, max_rank_difference, wrap_model
-from engine import Stage, evaluate, require_finite, run_epochs, train_weights
-from fastpath import fastpath_from_args
+from engine import Stage, StepExtras, evaluate, require_finite, run_epochs, train_weights
+from fastpath import PATHS, choose_fastpath, landmark_step_factory, set_threads
 from lookup_table import LookupTable, runtime_mismatches
 from losses import get_loss
+from machine import cpu_model
 from models import (
     AuxiliaryNet,
     Subnet,
@@ -27,6 +43,7 @@ from models import (
     search_space_from_list,
     search_space_to_list,
 )
+from recipe import WeightAverage, make_optimizer, make_scheduler
 from search import SearchObjective, train_theta
 from seeding import seed_everything
 from utils import get_logger
@@ -39,21 +56,40 @@ class _LandmarkStage(Stage):
         self.args, self.runtime, self.out_dir = args, runtime, Path(out_dir)
         self.log = get_logger(self.title, self.out_dir / "train.log" if runtime.is_main else None)
         seed_everything(args.seed)
-        self.fast = fastpath_from_args(args, runtime.device)
+        set_threads(args, runtime.device)
         self.loss_fn = get_loss(args.loss)
         jitter = Calibration.load(args.jitter).jitter if args.jitter else DEFAULT_JITTER
-        self.train_set, self.test_set = load_datasets(args.data_root, args.num_points, args.seed, jitter)
+        jitter = jitter._replace(**{k: v * args.augment_scale for k, v in jitter._asdict().items()})
+        self.train_set, self.test_set = load_datasets(args.data_root, args.num_points, args.seed, jitter,
+                                                      args.occlusion)
         self.num_points = self.train_set.num_points
         self.eval_loader = make_loader(self.test_set, batch_size=args.batch_size, workers=args.workers)
+        self.sample_weights = None if not args.source_weights else sample_weights(
+            self.train_set.samples, parse_source_weights(args.source_weights), self.train_set.list_path)
 
     def _loader(self, indices, seed):
         return make_loader(self.train_set, indices, batch_size=self.args.batch_size, shuffle=True, seed=seed,
                            rank=self.runtime.rank, world_size=self.runtime.world_size, workers=self.args.workers,
-                           drop_last=True)
+                           drop_last=True, weights=self.sample_weights)
 
     def _optimise(self, parameters):
-        self.optimizer = torch.optim.Adam(parameters, lr=self.args.lr, weight_decay=self.args.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.args.epochs)
+        args = self.args
+        self.optimizer = make_optimizer(args.optimizer, parameters, args.lr, args.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, args.epochs, args.lr_warmup)
+
+    def _choose_fastpath(self, network, aux, forward=None):
+        """Time the candidate paths on this network (or read the cached choice), then prepare both nets."""
+        log = self.log.info if self.runtime.is_main else lambda _: None
+        resumed = load_checkpoint(self.args.resume).get("fastpath") if self.args.resume else None
+        if resumed in PATHS:  # a resumed run continues on its own path, so it continues exactly
+            log(f"fast path {resumed} (the resumed run's)")
+            self.fast = PATHS[resumed]._replace(device_type=self.runtime.device.type)
+        else:
+            make_step = landmark_step_factory(network, aux, self.args.batch_size, self.num_points, forward)
+            self.fast = choose_fastpath(self.args.fastpath, self.runtime.device, network, make_step,
+                                        self.args.batch_size, log)
+        self.fast.prepare(network)
+        self.fast.prepare(aux)
 
     def run(self):
         return run_epochs(self, self.args, self.runtime, self.out_dir)
@@ -86,13 +122,11 @@ class SearchStage(_LandmarkStage):
         self.arch = self.objective.choose(self.supernet)
         self.plot_panels = {"loss": ["weight_loss", "theta_loss"], "NME": ["nme_io", "nme_box"],
                             f"cost ({self.table.unit})": ["expected_cost", "arch_cost", "target"]}
-        self.fast.prepare(self.supernet)
-        self.fast.prepare(self.aux)
+        self._choose_fastpath(self.supernet, self.aux,
+                              lambda net, x: net(x, mode=args.sample, temperature=args.temperature, arch_grad=False))
         self._announce(len(weight_idx), len(arch_idx))
 
     def _announce(self, n_weight, n_arch):
-        from table_builders import cpu_model
-
         if not self.runtime.is_main:
             return
         self.log.info(f"search: {n_weight} weight / {n_arch} architecture samples of {self.args.data_root}, "
@@ -167,7 +201,8 @@ class SearchStage(_LandmarkStage):
                 "scheduler": self.scheduler.state_dict(), "temperature": self.temperature, "arch": self.arch,
                 "search_space": search_space_to_list(self.supernet.search_space), "num_points": self.num_points,
                 "theta_history": self.history, "lut_meta": self.table.meta, "lut": str(self.args.lut),
-                "objective": self.objective.describe(), "target_latency": self.args.target_latency}
+                "objective": self.objective.describe(), "target_latency": self.args.target_latency,
+                "fastpath": self.fast.name}
 
     def on_best(self, epoch, out_dir):
         write_arch_json(Path(out_dir) / "arch.json", self.supernet, self.arch, self.table, epoch, self.args)
@@ -226,24 +261,34 @@ class RetrainStage(_LandmarkStage):
         network, aux, self.arch = build_models(args, self.num_points)
         self.network, self.aux = network.to(runtime.device), aux.to(runtime.device)
         self._optimise(list(self.network.parameters()) + list(self.aux.parameters()))
-        self.fast.prepare(self.network)
-        self.fast.prepare(self.aux)
+        self._choose_fastpath(self.network, self.aux)
+        self.average = WeightAverage(self.network, args.ema) if args.ema > 0 else None
+        self.teacher = load_teacher(args.teacher, self.num_points, runtime.device, self.fast) \
+            if args.teacher else None
         if runtime.is_main:
             origin = "from scratch" if args.from_scratch else f"weights from {args.supernet}"
             what = args.model if self.arch is None else f"subnet {','.join(self.arch)} ({origin})"
+            recipe = (f"{args.optimizer} lr {args.lr:g} (warm-up {args.lr_warmup}, cosine), batch {args.batch_size}"
+                      f"{f', EMA {args.ema:g}' if self.average else ''}"
+                      f"{f', teacher {args.teacher} x{args.distill_weight:g}' if self.teacher else ''}")
             self.log.info(f"retrain {what}: {len(self.train_set)} train / {len(self.test_set)} test faces of "
-                          f"{args.data_root}, {self.num_points} points, loss {args.loss}, {self.fast.describe()}, "
-                          f"{runtime.world_size} process(es) on {runtime.device}")
+                          f"{args.data_root}, {self.num_points} points, loss {args.loss}, {recipe}, "
+                          f"{self.fast.describe()}, {runtime.world_size} process(es) on {runtime.device}")
 
     def check_resume(self, state, path):
         check_matches(state, path, self.num_points, arch=self.arch or None, model_type=self.args.model,
                       search_space=self.network.search_space if self.arch else None)
+        if bool(state.get("average")) != bool(self.average):
+            raise CheckpointError(f"{path}: was trained {'with' if state.get('average') else 'without'} --ema; "
+                                  "resume with the same setting")
 
     def load_state(self, state):
-        load_state_dict(self.network, state["model"], self.args.resume)
+        load_state_dict(self.network, state.get("train_model", state["model"]), self.args.resume)
         load_state_dict(self.aux, state["aux"], self.args.resume)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.average:
+            self.average.load_state_dict(state["average"], state["model"])
 
     def wrap(self, runtime):
         self.model, self.aux_model = wrap_model(self.network, runtime), wrap_model(self.aux, runtime)
@@ -253,24 +298,42 @@ class RetrainStage(_LandmarkStage):
         self.model.train()
         self.aux_model.train()
         lr = self.optimizer.param_groups[0]["lr"]
+        extras = StepExtras(self.teacher, self.args.distill_weight, self.average, self.network)
         loss, mse = train_weights(self.model, self.aux_model, self.loader, self.optimizer, self.runtime,
-                                  self.loss_fn, self.fast, desc=f"epoch {epoch}")
+                                  self.loss_fn, self.fast, desc=f"epoch {epoch}", extras=extras)
         self.scheduler.step()
         return {"lr": lr, "loss": loss, "mse": mse}
 
+    @property
+    def evaluated(self):
+        """The network that is validated, saved as the model and exported: the weight average when on."""
+        return self.average.module if self.average else self.network
+
     def validate(self):
         self.network.eval()
-        return evaluate(lambda x: self.network(x)[0], self.eval_loader, self.runtime, self.fast)
+        return evaluate(lambda x: self.evaluated(x)[0], self.eval_loader, self.runtime, self.fast)
 
     def state(self):
-        return {"model": self.network.state_dict(), "aux": self.aux.state_dict(),
+        averaged = {"train_model": self.network.state_dict(), "average": self.average.state_dict()} \
+            if self.average else {}
+        return {"model": self.evaluated.state_dict(), "aux": self.aux.state_dict(), **averaged,
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "model_type": self.args.model, "arch": self.arch, "num_points": self.num_points,
                 "search_space": search_space_to_list(self.network.search_space) if self.arch else None,
-                "loss": self.args.loss}
+                "loss": self.args.loss, "fastpath": self.fast.name}
 
     def describe(self, epoch, row):
         return f"lr {row['lr']:.2e} loss {row['loss']:.5f} mse {row['mse']:.5f}"
+
+
+def load_teacher(path, num_points, device, fast):
+    """A trained landmark network to distil from, frozen; refused when it predicts another point count."""
+    teacher, state = load_landmark_model(path)
+    if state["num_points"] != num_points:
+        raise CheckpointError(f"{path}: the teacher predicts {state['num_points']} points, the data has {num_points}")
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return fast.prepare(teacher.to(device).eval())
 
 
 def read_arch(path):

@@ -1,5 +1,6 @@
 """Make the flat project importable from tests and keep torch to the machine's 2 cores."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "data")]
 torch.set_num_threads(2)
+# Training in tests runs plain eager (fast and repeatable); tests/test_fastpath.py tests the automatic choice.
+os.environ["FBNET_PFLD_FASTPATH"] = "eager"
 
 
 def _loopback_only(connect):

@@ -1,12 +1,13 @@
-"""Training speed on this machine: images/s of plain fp32 eager NCHW against the fast path (fastpath.py)
-for every pass training runs, measured interleaved (eager, fast, eager, fast, ...) in one process so
-the ratio holds on a busy machine; the data loader; and, with --whole_epoch, whole search epochs.
+"""Training speed on this machine: images/s of plain fp32 eager NCHW against the path ``--fastpath auto``
+chooses (fastpath.py) for every pass training runs, measured interleaved (eager, auto, eager, auto, ...)
+in one process so the ratio holds on a busy machine; the data loader; and, with --whole_epoch, whole search epochs.
 A benchmark, not a test.
 
     python -m tools.bench_speed --data_root data/faces68
     python -m tools.bench_speed --data_root data/faces68 --whole_epoch --epoch_faces 600
 """
 
+import os
 import statistics
 import tempfile
 import time
@@ -19,7 +20,7 @@ from data.synthetic import make_synthetic_dataset
 from dataset import LandmarkDataset, data_paths, make_loader
 from distributed import Runtime
 from engine import evaluate, train_weights
-from fastpath import EAGER, FastPath, native_bf16
+from fastpath import CACHE_ENV, EAGER, PATHS, choose_fastpath, landmark_step_factory, native_bf16
 from lookup_table import LookupTable
 from losses import get_loss
 from models import Supernet, auxiliary_net_for, build_landmark_network
@@ -98,33 +99,47 @@ def interleaved(passes, batch, steps, rounds):
     return [statistics.median(s) for s in speeds], warm
 
 
-def compare_passes(batch, num_points, steps, rounds, fast, compiled):
+def auto_choice(kind, num_points, batch_size, table):
+    """The path ``--fastpath auto`` picks for the network of ``kind`` (timed as the stages time it; the
+    search times its weight pass, so both its passes run on that choice)."""
+    network = Pass(kind, EAGER, num_points, table).network
+    aux = auxiliary_net_for(network)
+    mode = "soft" if kind.endswith("soft") else "hard"
+    forward = (lambda net, x: net(x, mode, 5.0, arch_grad=False)) if isinstance(network, Supernet) else None
+    make_step = landmark_step_factory(network, aux, batch_size, num_points, forward)
+    return choose_fastpath("auto", torch.device("cpu"), network, make_step, batch_size, log=lambda _: None)
+
+
+def compare_passes(batch, num_points, steps, rounds, compiled):
+    """Each pass in plain eager against the automatic choice, interleaved; ``compiled`` adds compile."""
     table = LookupTable(build_flops_table(num_points))
     kinds = ["weights soft", "weights hard", "theta soft", "theta hard", "fine-tune subnet", "fine-tune pfld_lite",
              "evaluation subnet"]
     results = {}
+    os.environ[CACHE_ENV] = os.devnull  # measure afresh: a cached choice would not be a measurement
     for kind in kinds:
-        setups = {"eager": EAGER, "fast": fast}
+        chosen = auto_choice(kind, num_points, len(batch[0]), table)
+        setups = {"eager": EAGER, f"auto ({chosen.name})": chosen}
         if compiled and kind.startswith(("fine-tune subnet", "evaluation")):
-            setups["fast+compile"] = fast._replace(compile=True)
+            setups["compile"] = PATHS["compile"]
         passes = [Pass(kind, setup, num_points, table) for setup in setups.values()]
         speeds, warm = interleaved(passes, batch, steps, rounds)
         results[kind] = dict(zip(setups, speeds))
         line = ", ".join(f"{name} {speed:6.0f} img/s" for name, speed in zip(setups, speeds))
         extra = f" (compile: first 2 batches {warm[2]:.1f} s vs {warm[1]:.1f} s)" if len(setups) > 2 else ""
-        print(f"{kind:22s} {line}; fast/eager {speeds[1] / speeds[0]:.2f}x{extra}", flush=True)
+        print(f"{kind:22s} {line}; auto/eager {speeds[1] / speeds[0]:.2f}x{extra}", flush=True)
     return results
 
 
 def whole_epochs(data_root, num_points, faces, batch_size, workers, rounds):
     """ms per training image of a whole search epoch (weights + theta + validation + saving, the engine's
-    ``seconds``): soft sampling in plain eager (NNI's way) against hard sampling on the fast path. Each run
+    ``seconds``): soft sampling in plain eager (NNI's way) against hard sampling on the automatic path. Each run
     has two epochs and its second is timed, so the once-per-run costs (start-up, the final plots) are
     reported apart; the arms alternate for ``rounds`` rounds and the medians are reported."""
     import supernet_train
 
-    setups = {"soft, eager": ["--sample", "soft", "--no_channels_last", "--precision", "fp32"],
-              "hard, fast path": ["--sample", "hard"]}
+    setups = {"soft, eager": ["--sample", "soft", "--fastpath", "eager"],
+              "hard, automatic path": ["--sample", "hard"]}
     with tempfile.TemporaryDirectory() as tmp:
         root = subset_root(data_root, faces, Path(tmp) / "data")
         lut = Path(tmp) / "flops.json"
@@ -163,7 +178,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="batches per pass per round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (the median is reported)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--whole_epoch", action="store_true", help="also time whole search epochs on DATA_ROOT")
     parser.add_argument("--epoch_faces", type=int, default=600, help="training lines used by --whole_epoch")
     parser.add_argument("--epoch_rounds", type=int, default=2, help="interleaved rounds of whole epochs")
@@ -172,16 +187,15 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    fast = FastPath(channels_last=True, precision="bf16" if native_bf16() else "fp32")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.data_root) if args.data_root else make_synthetic_dataset(tmp, 68, 1024, 16)
         dataset = LandmarkDataset(data_paths(root)[0], root, augment=True)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
-              f"{dataset.num_points} points, native bf16: {native_bf16()}; fast path: {fast.describe()}")
+              f"{dataset.num_points} points, native bf16: {native_bf16()}")
         print(f"data loader ({args.workers} workers, augmenting): "
               f"{loader_speed(dataset, args.batch_size, args.workers, 20):8.0f} images/s")
         batch = next(iter(make_loader(dataset, batch_size=args.batch_size, shuffle=True, workers=0)))
-    compare_passes(batch, dataset.num_points, args.steps, args.rounds, fast, args.compile)
+    compare_passes(batch, dataset.num_points, args.steps, args.rounds, args.compile)
     if args.whole_epoch:
         timings = whole_epochs(root, dataset.num_points, args.epoch_faces, args.batch_size, args.workers,
                                args.epoch_rounds)
