@@ -9,62 +9,11 @@ difference must be <= 1e-4 (fp16/int8 MNN weights print what they cost instead).
 """
 
 import sys
-from pathlib import Path
 
-import numpy as np
-import torch
-
-from checkpoints import load_checkpoint, load_landmark_model
-from cli import Parser, exit_on_user_error
-from data.synthetic import draw_face, random_pose
-from dataset import load_test_set
-from deploy import MNN_WEIGHTS, DeployError, LandmarksOnly, MnnSession, OrtSession, convert_to_mnn, export_onnx
-
-PARITY_TOLERANCE = 1e-4
-
-
-def parity_images(data_root=None, count=8, seed=0):
-    """Real test faces when a DATA_ROOT is given, otherwise generated faces: never plain noise."""
-    if data_root:
-        dataset = load_test_set(data_root)
-        return torch.stack([dataset[i][0] for i in range(min(count, len(dataset)))])
-    rng = np.random.default_rng(seed)
-    faces = [draw_face(random_pose(rng), rng) for _ in range(count)]
-    return torch.from_numpy(np.stack(faces).transpose(0, 3, 1, 2).copy()).float() / 255.0
-
-
-def max_difference(session, model, images):
-    """Largest |runtime - PyTorch| over batch 1 and the whole batch."""
-    differences = []
-    for batch in (images[:1], images):
-        with torch.no_grad():
-            expected = model(batch).numpy()
-        got = session.run({"input": batch.numpy()})[0]
-        if got.shape != expected.shape:
-            raise DeployError(f"batch {len(batch)} gave shape {got.shape}, PyTorch {expected.shape}")
-        differences.append(float(np.abs(got - expected).max()))
-    return max(differences)
-
-
-def export_landmark_model(model, output, images):
-    """Export, simplify and check against PyTorch at two batch sizes; returns a report dict."""
-    model = LandmarksOnly(model).eval()
-    export_onnx(model, (images[:1],), output, ["input"], ["landmarks"], dynamic_batch=True)
-    session = OrtSession(output, threads=1)
-    if session.output_names != ["landmarks"]:
-        raise DeployError(f"{output}: expected one output 'landmarks', the graph has {session.output_names}")
-    return {"output": str(output), "size_bytes": Path(output).stat().st_size,
-            "max_abs_diff": max_difference(session, model, images), "batch_sizes": [1, len(images)],
-            "landmarks": int(model(images[:1]).shape[1])}
-
-
-def export_mnn(model, onnx_path, images, weights="fp32"):
-    """Convert an exported ONNX file to .mnn beside it and check MNN against PyTorch."""
-    mnn_path = Path(onnx_path).with_suffix(".mnn" if weights == "fp32" else f".{weights}.mnn")
-    convert_to_mnn(onnx_path, mnn_path, weights)
-    session = MnnSession(onnx_path, threads=1, mnn_path=mnn_path)
-    return {"output": str(mnn_path), "size_bytes": mnn_path.stat().st_size, "weights": weights,
-            "max_abs_diff": max_difference(session, LandmarksOnly(model).eval(), images)}
+from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.deploy import MNN_WEIGHTS
+from fbnet_pfld.exporting import PARITY_TOLERANCE, export_landmark_model, export_mnn, parity_failed, parity_images
 
 
 def parse_args(argv=None):
@@ -91,13 +40,13 @@ def run_export(args):
     print(f"wrote {report['output']}: {report['size_bytes'] / 1024:.1f} KB, {state['model_type']} "
           f"with {report['landmarks'] // 2} landmarks")
     print(f"onnxruntime vs PyTorch, batches {report['batch_sizes']}: max abs difference {report['max_abs_diff']:.2e}")
-    failed = report["max_abs_diff"] > PARITY_TOLERANCE
+    failed = parity_failed(report["max_abs_diff"])
     if args.format == "mnn":
         mnn = export_mnn(model, args.output, images, args.mnn_weights)
         print(f"wrote {mnn['output']}: {mnn['size_bytes'] / 1024:.1f} KB ({args.mnn_weights} weights)")
         print(f"MNN vs PyTorch: max abs difference {mnn['max_abs_diff']:.2e} "
               f"({mnn['max_abs_diff'] * images.shape[-1]:.3f} px of the 112-px crop)")
-        failed |= args.mnn_weights == "fp32" and mnn["max_abs_diff"] > PARITY_TOLERANCE
+        failed |= args.mnn_weights == "fp32" and parity_failed(mnn["max_abs_diff"])
     if failed:
         sys.exit(f"error: {args.output}: parity check failed (> {PARITY_TOLERANCE})")
 

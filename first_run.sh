@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 OUT=${1:-runs/first_run}
 PY=${PYTHON:-python}
 export PYTHONUNBUFFERED=1
-$PY data/synthetic.py --out "$OUT/data" --num_points 68 --train 512 --test 64
+$PY -m fbnet_pfld.synthetic --out "$OUT/data" --num_points 68 --train 512 --test 64
 $PY supernet_train.py --data_root "$OUT/data" --snapshot "$OUT" --lut data/lut_x86_ort.json \
     --epochs 4 --warmup_epochs 1 --batch_size 32 --workers 1 --dev_id cpu
 $PY retrain.py --supernet "$OUT/supernet/checkpoint_best.pth" --data_root "$OUT/data" --snapshot "$OUT" \

@@ -11,9 +11,9 @@ checkpoint_last.pth, log.csv, train.log, curves.png.
 
 from pathlib import Path
 
-from cli import Parser, add_common_args, check_common_args, run_stage
-from models import LANDMARK_MODELS
-from stages import RetrainStage
+from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
+from fbnet_pfld.models import LANDMARK_MODELS
+from fbnet_pfld.stages import RetrainStage
 
 
 def parse_args(argv=None):

@@ -12,9 +12,9 @@ curves.png and theta.png.
 import math
 from pathlib import Path
 
-from cli import Parser, add_common_args, check_common_args, run_stage
-from search import BUDGETED, MODES
-from stages import SearchStage
+from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
+from fbnet_pfld.search import BUDGETED, MODES
+from fbnet_pfld.stages import SearchStage
 
 DEFAULT_ALPHA = {"target": 20.0, "absolute": 1.0}
 

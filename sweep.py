@@ -13,7 +13,6 @@ the median of interleaved calls of all models in one run. Resumable: finished st
 
 import csv
 import itertools
-import json
 import random
 import shutil
 from pathlib import Path
@@ -22,17 +21,17 @@ import numpy as np
 
 import retrain
 import supernet_train
-from checkpoints import load_checkpoint, load_landmark_model, load_supernet
-from cli import Parser, exit_on_user_error, run_to_end
-from dataset import load_test_set, make_loader
-from deploy import time_onnx_files
-from distributed import Runtime
-from engine import LAST, evaluate
-from export import export_landmark_model, parity_images
-from lookup_table import LookupTable
-from losses import DEFAULT_LOSS, LOSSES
-from metrics import primary_nme
-from models import search_space_to_list
+from fbnet_pfld.archfile import read_arch, write_arch
+from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model, load_supernet
+from fbnet_pfld.cli import Parser, exit_on_user_error, run_to_end
+from fbnet_pfld.dataset import load_test_set, make_loader
+from fbnet_pfld.deploy import time_onnx_files
+from fbnet_pfld.distributed import Runtime
+from fbnet_pfld.engine import LAST, evaluate
+from fbnet_pfld.exporting import export_landmark_model, parity_images
+from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
+from fbnet_pfld.metrics import primary_nme
 
 FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io"]
 
@@ -79,7 +78,7 @@ def search_budget(args, out, warm, target):
     run_to_end(supernet_train.main, search_flags(args) + ["--snapshot", str(folder.parent),
                                                           "--target_latency", str(target)], folder,
                args.warmup + args.search_epochs)
-    return json.loads((folder / "arch.json").read_text())["arch"] if (folder / "arch.json").is_file() \
+    return read_arch(folder / "arch.json")[0] if (folder / "arch.json").is_file() \
         else load_checkpoint(folder / LAST)["arch"]
 
 
@@ -91,9 +90,7 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None):
              "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
              "--seed", str(args.seed), "--dev_id", "cpu", "--model", model]
     if arch is not None:
-        snapshot.mkdir(parents=True, exist_ok=True)
-        chosen = {"arch": arch, "search_space": search_space_to_list(search_space)}
-        (snapshot / "arch.json").write_text(json.dumps(chosen))
+        write_arch(snapshot / "arch.json", arch, search_space)
         flags += ["--arch", str(snapshot / "arch.json"), "--from_scratch"]
     run_to_end(retrain.main, flags, snapshot / model, args.finetune_epochs)
     return snapshot / model / LAST

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "data")]
+sys.path[:0] = [str(ROOT)]
 torch.set_num_threads(2)
 # Training in tests runs plain eager (fast and repeatable); tests/test_fastpath.py tests the automatic choice.
 os.environ["FBNET_PFLD_FASTPATH"] = "eager"
@@ -41,8 +41,8 @@ def onnx_checkpoint_difference(checkpoint, onnx_path):
     """Largest difference between a landmark checkpoint and its ONNX export on two random crops."""
     import numpy as np
 
-    from checkpoints import load_landmark_model
-    from deploy import OrtSession
+    from fbnet_pfld.checkpoints import load_landmark_model
+    from fbnet_pfld.deploy import OrtSession
 
     model, _ = load_landmark_model(checkpoint)
     x = np.random.default_rng(0).random((2, 3, 112, 112), dtype=np.float32)

@@ -13,18 +13,17 @@ import pytest
 import torch
 from conftest import ROOT
 
-import engine
 import export
 import lookup_table
 import predict
 import retrain
 import supernet_train
-from blocks import SEARCH_SPACE
-from checkpoints import load_checkpoint, save_checkpoint
-from data import prepare
-from data.synthetic import make_synthetic_dataset
-from models import search_space_to_list
-from table_builders import build_flops_table
+from fbnet_pfld import engine, prepare
+from fbnet_pfld.blocks import SEARCH_SPACE
+from fbnet_pfld.checkpoints import load_checkpoint, save_checkpoint
+from fbnet_pfld.space import search_space_to_list
+from fbnet_pfld.synthetic import make_synthetic_dataset
+from fbnet_pfld.table_builders import build_flops_table
 
 FAST = ["--batch_size", "8", "--workers", "0", "--dev_id", "cpu"]
 
@@ -186,7 +185,7 @@ CASES = {
     # list.txt images that only a loader worker reads
     "image corrupt (worker)": (lambda c: _corrupt_image(c, b"not an image"), "list.txt:1"),
     "image not square (worker)": (lambda c: _corrupt_image(c, None), "list.txt:1"),
-    # .pts and annotation files (data/prepare.py)
+    # .pts and annotation files (prepare.py)
     "pts count mismatch": (lambda c: prep(pts_folder(c, "ptscount", PTS_OK.replace("n_points: 3", "n_points: 4"))),
                            "face.pts"),
     "pts bad n_points": (lambda c: prep(pts_folder(c, "ptsn", PTS_OK.replace("n_points: 3", "n_points: x"))),
@@ -406,8 +405,8 @@ def test_a_stale_temp_file_is_removed_on_start(ctx, tmp_path):
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(ctx, tmp_path, monkeypatch):
-    import stages
-    from losses import pfld_loss
+    from fbnet_pfld import stages
+    from fbnet_pfld.losses import pfld_loss
 
     flags = ["--data_root", str(ctx["root"]), "--supernet", str(ctx["supernet"]), "--snapshot", str(tmp_path),
              "--epochs", "3", *FAST]

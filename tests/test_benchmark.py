@@ -3,9 +3,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from checkpoints import load_checkpoint, save_checkpoint
-from data.synthetic import make_synthetic_dataset
-from models import Baseline, Subnet, count_parameters, search_space_to_list
+from fbnet_pfld.checkpoints import load_checkpoint, save_checkpoint
+from fbnet_pfld.models import Baseline, Subnet, count_parameters
+from fbnet_pfld.space import search_space_to_list
+from fbnet_pfld.synthetic import make_synthetic_dataset
 from tools import benchmark
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -82,8 +83,8 @@ def test_detector_in_the_loop_scores_every_face_and_the_peers_faces(tmp_path):
     import numpy as np
     from conftest import ROOT
 
-    from data.prepare import read_pts
-    from detector import detect_faces, hog_available, hog_faces, match
+    from fbnet_pfld.detector import detect_faces, hog_available, hog_faces, match
+    from fbnet_pfld.prepare import read_pts
 
     files = sorted((SHARED / "faces68/val").glob("*.pts"))[:6]
     for pts in files:

@@ -5,26 +5,25 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from prepare import main as prepare_main
-from prepare import read_jd106, read_pts, read_wflw, train_crop_matrix
-from synthetic import make_synthetic_dataset, template
 
-from dataset import (
-    FLIP_PAIRS,
-    DataError,
+from fbnet_pfld.dataset import (
     LandmarkDataset,
     ShardedSampler,
     crop_face,
     face_crop_matrix,
-    flip_permutation,
     hflip,
     parse_list_file,
     split_weight_arch,
     warp_points,
     write_list_file,
 )
-from headpose import FACE_3D, POSE_POINTS, euler_angles
-from metrics import EYE_CORNERS, landmark_metrics
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.headpose import euler_angles
+from fbnet_pfld.metrics import landmark_metrics
+from fbnet_pfld.points import EYE_CORNERS, FACE_3D, FLIP_PAIRS, POSE_POINTS, flip_permutation
+from fbnet_pfld.prepare import main as prepare_main
+from fbnet_pfld.prepare import read_jd106, read_pts, read_wflw, train_crop_matrix
+from fbnet_pfld.synthetic import make_synthetic_dataset, template
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-import fastpath
-from fastpath import PATHS, choose_fastpath, landmark_step_factory, pick_fastest
-from models import PFLDLite, auxiliary_net_for
+from fbnet_pfld import fastpath
+from fbnet_pfld.fastpath import PATHS, choose_fastpath, landmark_step_factory, pick_fastest
+from fbnet_pfld.models import PFLDLite, auxiliary_net_for
 
 CPU = torch.device("cpu")
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from data.synthetic import make_synthetic_dataset
-from dataset import Sample
 from export import export_landmark_model, parity_images
-from models import Subnet
+from fbnet_pfld.dataset import Sample
+from fbnet_pfld.models import Subnet
+from fbnet_pfld.synthetic import make_synthetic_dataset
 from tools import fit_gap
 
 ARCH = ["gh_k3", "sep_k3", "mb_k5_res", "gh_k5", "mb_k3_e2_res"]

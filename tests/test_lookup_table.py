@@ -5,9 +5,10 @@ import re
 import pytest
 import torch
 
-from blocks import SEARCH_SPACE, LayerSpec
-from lookup_table import LookupTable, LookupTableError
-from table_builders import (
+from fbnet_pfld.blocks import SEARCH_SPACE, LayerSpec
+from fbnet_pfld.errors import LookupTableError
+from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.table_builders import (
     build_flops_table,
     build_measured_table,
     check_table,
@@ -38,7 +39,7 @@ def test_json_round_trip(tmp_path, flops_data):
 
 
 def test_flops_table_predicts_whole_model_macs(flops_data):
-    from models import Subnet, count_macs
+    from fbnet_pfld.models import Subnet, count_macs
 
     table = LookupTable(flops_data)
     arch = [layer.ops[3] for layer in SEARCH_SPACE]
@@ -151,14 +152,15 @@ def test_spearman():
 
 
 def space_list(space):
-    from models import search_space_to_list
+    from fbnet_pfld.space import search_space_to_list
 
     return search_space_to_list(space)
 
 
 def test_a_table_names_its_search_space_and_loads_with_it(tmp_path):
     import lookup_table
-    from models import Subnet, count_macs, read_search_space
+    from fbnet_pfld.models import Subnet, count_macs
+    from fbnet_pfld.space import read_search_space
 
     lookup_table.main(["space", "--out", str(tmp_path / "default.json")])
     assert read_search_space(tmp_path / "default.json") == SEARCH_SPACE

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from losses import LOSSES, get_loss, pose_weights, wing
-from models import PFLDLite, auxiliary_net_for, count_macs, count_parameters
+from fbnet_pfld.losses import LOSSES, get_loss, pose_weights, wing
+from fbnet_pfld.models import PFLDLite, auxiliary_net_for, count_macs, count_parameters
 
 
 @pytest.mark.parametrize("num_points", [68, 98, 106])

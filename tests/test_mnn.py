@@ -9,11 +9,11 @@ from conftest import ROOT
 
 import export
 import supernet_train
-from data.synthetic import make_synthetic_dataset
-from deploy import MnnSession, OrtSession, convert_to_mnn, random_feeds
-from lookup_table import LookupTable, runtime_mismatches
-from models import PFLDLite, Subnet
-from table_builders import build_flops_table
+from fbnet_pfld.deploy import MnnSession, OrtSession, convert_to_mnn, random_feeds
+from fbnet_pfld.lookup_table import LookupTable, runtime_mismatches
+from fbnet_pfld.models import PFLDLite, Subnet
+from fbnet_pfld.synthetic import make_synthetic_dataset
+from fbnet_pfld.table_builders import build_flops_table
 
 
 @pytest.mark.parametrize("make", [lambda: Subnet(["gh_k3", "sep_k5", "mb_k3_e2_res_se", "mb_k5_res", "gh_k5"], 68),
@@ -33,8 +33,8 @@ def test_mnn_export_matches_pytorch(tmp_path, make):
 def test_export_script_prints_mnn_parity(tmp_path, capsys):
     torch.manual_seed(0)
     model = Subnet(["gh_k3", "gh_k3", "gh_k5", "gh_k5", "gh_k5"], 68)
-    from checkpoints import save_checkpoint
-    from models import search_space_to_list
+    from fbnet_pfld.checkpoints import save_checkpoint
+    from fbnet_pfld.space import search_space_to_list
 
     save_checkpoint({"model": model.state_dict(), "model_type": "subnet", "num_points": 68, "arch": model.arch,
                      "search_space": search_space_to_list(model.search_space)}, tmp_path / "s.pth")
@@ -46,7 +46,7 @@ def test_export_script_prints_mnn_parity(tmp_path, capsys):
 
 
 def test_mnn_and_onnxruntime_agree_on_an_op_graph(tmp_path):
-    from table_builders import export_part
+    from fbnet_pfld.table_builders import export_part
 
     path = export_part(torch.nn.Sequential(torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU()).eval(),
                        (torch.rand(1, 32, 14, 14),), tmp_path / "op.onnx")
@@ -58,7 +58,7 @@ def test_mnn_and_onnxruntime_agree_on_an_op_graph(tmp_path):
 
 
 def test_a_broken_onnx_file_gives_a_clear_mnn_error(tmp_path):
-    from deploy import DeployError
+    from fbnet_pfld.errors import DeployError
 
     (tmp_path / "x.onnx").write_text("not onnx")
     with pytest.raises(DeployError, match="x.onnx"):

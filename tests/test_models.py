@@ -3,8 +3,8 @@ import random
 import pytest
 import torch
 
-from blocks import CANDIDATE_OPS, SEARCH_SPACE, build_op
-from models import (
+from fbnet_pfld.blocks import CANDIDATE_OPS, SEARCH_SPACE, build_op
+from fbnet_pfld.models import (
     AuxiliaryNet,
     Baseline,
     PFLDLite,

@@ -7,18 +7,18 @@ import torch
 import export
 import retrain
 import supernet_train
-from blocks import SEARCH_SPACE
-from checkpoints import landmark_network_from_state, load_checkpoint
-from data.synthetic import make_synthetic_dataset
-from dataset import load_datasets, make_loader
-from deploy import OrtSession
-from distributed import Runtime
-from engine import evaluate
-from lookup_table import LookupTable
-from metrics import primary_nme
-from models import Baseline, PFLDLite, Subnet
-from stages import build_models
-from table_builders import build_flops_table
+from fbnet_pfld.blocks import SEARCH_SPACE
+from fbnet_pfld.checkpoints import landmark_network_from_state, load_checkpoint
+from fbnet_pfld.dataset import load_datasets, make_loader
+from fbnet_pfld.deploy import OrtSession
+from fbnet_pfld.distributed import Runtime
+from fbnet_pfld.engine import evaluate
+from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.metrics import primary_nme
+from fbnet_pfld.models import Baseline, PFLDLite, Subnet
+from fbnet_pfld.stages import build_models
+from fbnet_pfld.synthetic import make_synthetic_dataset
+from fbnet_pfld.table_builders import build_flops_table
 
 FAST = ["--batch_size", "16", "--workers", "0", "--dev_id", "cpu"]
 CPU = Runtime(0, 1, torch.device("cpu"), [])

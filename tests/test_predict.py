@@ -9,10 +9,11 @@ import torch
 from conftest import ROOT
 
 import predict
-from data.prepare import read_pts
-from dataset import INPUT_SIZE, centred_crop_matrix, flip_permutation, landmark_box, warp_points
-from deploy import export_onnx
-from detector import Calibration, detect_faces
+from fbnet_pfld.dataset import INPUT_SIZE, centred_crop_matrix, landmark_box, warp_points
+from fbnet_pfld.deploy import export_onnx
+from fbnet_pfld.detector import Calibration, detect_faces
+from fbnet_pfld.points import flip_permutation
+from fbnet_pfld.prepare import read_pts
 
 SHARED = ROOT.parent / "shared" / "data"
 CALIBRATION = Calibration.load(predict.DEFAULT_CALIBRATION)

@@ -8,17 +8,11 @@ import pytest
 import torch
 
 import retrain
-from checkpoints import load_checkpoint, save_checkpoint
-from data.synthetic import make_synthetic_dataset
-from dataset import (
-    DataError,
-    LandmarkDataset,
-    ShardedSampler,
-    data_paths,
-    parse_source_weights,
-    sample_weights,
-)
-from recipe import WarmupCosine, WeightAverage
+from fbnet_pfld.checkpoints import load_checkpoint, save_checkpoint
+from fbnet_pfld.dataset import LandmarkDataset, ShardedSampler, data_paths, parse_source_weights, sample_weights
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.recipe import WarmupCosine, WeightAverage
+from fbnet_pfld.synthetic import make_synthetic_dataset
 from tools import time_to_accuracy
 
 FAST = ["--batch_size", "16", "--workers", "0", "--dev_id", "cpu", "--model", "pfld_lite"]
@@ -88,7 +82,8 @@ def test_ema_run_resumes_exactly_and_saves_the_average(root, tmp_path):
     common = ["--data_root", str(root), "--epochs", "2", "--ema", "0.9", *FAST]
     retrain.main([*common, "--snapshot", str(tmp_path / "a")])
     retrain.main([*common, "--snapshot", str(tmp_path / "b"), "--stop_after", "1"])
-    retrain.main([*common, "--snapshot", str(tmp_path / "b"), "--resume", str(tmp_path / "b/pfld_lite/checkpoint_last.pth")])
+    retrain.main([*common, "--snapshot", str(tmp_path / "b"),
+                  "--resume", str(tmp_path / "b/pfld_lite/checkpoint_last.pth")])
     a = load_checkpoint(tmp_path / "a/pfld_lite/checkpoint_last.pth")
     b = load_checkpoint(tmp_path / "b/pfld_lite/checkpoint_last.pth")
     for key in ("model", "train_model"):

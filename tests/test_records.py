@@ -2,7 +2,7 @@
 
 import math
 
-from utils import CSVLog, flatness, training_summary
+from fbnet_pfld.utils import CSVLog, flatness, training_summary
 
 FIELDS = ["epoch", "nme_io", "fr_io", "nme_box", "seconds"]
 

@@ -7,13 +7,14 @@ import sys
 import pytest
 import torch
 
-import checkpoints
-from checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from data.synthetic import make_synthetic_dataset
-from lookup_table import LookupTable
-from search import SearchObjective
+from fbnet_pfld import checkpoints
+from fbnet_pfld.checkpoints import load_checkpoint, save_checkpoint
+from fbnet_pfld.errors import CheckpointError
+from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.search import SearchObjective
+from fbnet_pfld.synthetic import make_synthetic_dataset
+from fbnet_pfld.table_builders import build_flops_table
 from supernet_train import main, parse_args
-from table_builders import build_flops_table
 
 ROOT = checkpoints.Path(__file__).resolve().parents[1]
 FAST = ["--batch_size", "8", "--workers", "0", "--dev_id", "cpu", "--sample", "hard"]
@@ -157,8 +158,8 @@ def test_two_process_gloo_run_keeps_theta_identical(tmp_path, data_root, flops_l
 
 def test_the_search_searches_the_tables_space_and_the_fine_tune_follows_it(tmp_path, data_root):
     import retrain
-    from blocks import SEARCH_SPACE, LayerSpec
-    from models import search_space_to_list
+    from fbnet_pfld.blocks import SEARCH_SPACE, LayerSpec
+    from fbnet_pfld.space import search_space_to_list
 
     # Narrower 14x14 layers, one wider 7x7 layer, three layers instead of five: a table built for it.
     space = [LayerSpec(32, 24, 1, 14, ("gh_k3", "sep_k3")), LayerSpec(24, 48, 2, 14, ("mb_k3_e2_res", "gh_k5")),

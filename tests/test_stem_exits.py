@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from blocks import SEARCH_SPACE, LayerSpec
-from models import Subnet, Supernet, auxiliary_net_for, count_macs, macs_by_part
-from table_builders import build_flops_table
+from fbnet_pfld.blocks import SEARCH_SPACE, LayerSpec
+from fbnet_pfld.models import Subnet, Supernet, auxiliary_net_for, count_macs, macs_by_part
+from fbnet_pfld.table_builders import build_flops_table
 
 FROM_CONV1 = [  # starts after the stem's first conv: 16 x 56 x 56
     LayerSpec(16, 16, 2, 56, ("sep_k3", "mb_k3_res")),
@@ -72,7 +72,7 @@ def test_a_supernet_over_such_a_space_trains_and_hands_its_weights_to_the_subnet
 
 
 def test_the_shipped_wide_space_reaches_below_and_above_the_released_subnet():
-    from models import read_search_space
+    from fbnet_pfld.space import read_search_space
 
     space = read_search_space("data/spaces/wide.json")
     released = count_macs(Subnet(json.loads(Path("released/arch.json").read_text())["arch"], 68, SEARCH_SPACE))
@@ -81,7 +81,7 @@ def test_the_shipped_wide_space_reaches_below_and_above_the_released_subnet():
 
 
 def test_such_a_subnet_exports_and_runs_the_same_in_onnxruntime_and_mnn(tmp_path):
-    from deploy import LandmarksOnly, export_onnx, open_session
+    from fbnet_pfld.deploy import LandmarksOnly, export_onnx, open_session
 
     torch.manual_seed(0)
     net = Subnet(["mb_k3_res", "skip", "sep_k3", "skip", "gh_k5"], 68, FROM_CONV1).eval()

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import sweep
-from data.synthetic import make_synthetic_dataset
-from lookup_table import LookupTable
-from models import Supernet
-from search import SearchObjective, most_probable_within
+from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.models import Supernet
+from fbnet_pfld.search import SearchObjective, most_probable_within
+from fbnet_pfld.synthetic import make_synthetic_dataset
+from fbnet_pfld.table_builders import build_flops_table
 from supernet_train import main as search_main
-from table_builders import build_flops_table
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +135,9 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
 
 def test_run_to_end_stops_a_resumed_run_at_the_requested_epoch(tmp_path):
     """A shared warm-up resumed after 2 of 5 epochs runs 3 more, not 5 more; a finished one is not rerun."""
-    from checkpoints import save_checkpoint
-    from cli import run_to_end
-    from engine import LAST
+    from fbnet_pfld.checkpoints import save_checkpoint
+    from fbnet_pfld.cli import run_to_end
+    from fbnet_pfld.engine import LAST
 
     calls = []
     run_to_end(calls.append, ["--epochs", "20"], tmp_path, 5)

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import torch
 
-from cli import Parser
-from data.synthetic import make_synthetic_dataset
-from dataset import LandmarkDataset, data_paths, make_loader
-from distributed import Runtime
-from engine import evaluate, train_weights
-from fastpath import CACHE_ENV, EAGER, PATHS, choose_fastpath, landmark_step_factory, native_bf16
-from lookup_table import LookupTable
-from losses import get_loss
-from models import Supernet, auxiliary_net_for, build_landmark_network
-from search import SearchObjective, train_theta
-from table_builders import build_flops_table
-from utils import read_csv_rows
+from fbnet_pfld.cli import Parser
+from fbnet_pfld.dataset import LandmarkDataset, data_paths, make_loader
+from fbnet_pfld.distributed import Runtime
+from fbnet_pfld.engine import evaluate, train_weights
+from fbnet_pfld.fastpath import CACHE_ENV, EAGER, PATHS, choose_fastpath, landmark_step_factory, native_bf16
+from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.losses import get_loss
+from fbnet_pfld.models import Supernet, auxiliary_net_for, build_landmark_network
+from fbnet_pfld.search import SearchObjective, train_theta
+from fbnet_pfld.synthetic import make_synthetic_dataset
+from fbnet_pfld.table_builders import build_flops_table
+from fbnet_pfld.utils import read_csv_rows
 
 CPU = Runtime(0, 1, torch.device("cpu"), [])
 SUBNET_ARCH = ["gh_k3", "gh_k3", "gh_k5", "gh_k5", "gh_k5"]

@@ -25,17 +25,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blocks import INPUT_SIZE
-from checkpoints import load_landmark_model
-from cli import Parser, exit_on_user_error
-from dataset import load_test_set
-from deploy import DeployError, MnnSession, OrtSession, random_feeds, runtime_version, time_interleaved
-from detector import hog_available, hog_faces
-from export import export_landmark_model, parity_images
-from metrics import landmark_metrics, normalised_errors
-from models import count_macs, count_parameters
-from predict import DEFAULT_CALIBRATION
-from table_builders import cpu_model
+from fbnet_pfld.blocks import INPUT_SIZE
+from fbnet_pfld.checkpoints import load_landmark_model
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.dataset import load_test_set
+from fbnet_pfld.deploy import MnnSession, OrtSession, random_feeds, runtime_version, time_interleaved
+from fbnet_pfld.detector import hog_available, hog_faces
+from fbnet_pfld.errors import DeployError
+from fbnet_pfld.exporting import export_landmark_model, parity_images
+from fbnet_pfld.landmarker import DEFAULT_CALIBRATION
+from fbnet_pfld.machine import cpu_model
+from fbnet_pfld.metrics import landmark_metrics, normalised_errors
+from fbnet_pfld.models import count_macs, count_parameters
 
 
 def parse_model_arg(text):
@@ -73,9 +74,9 @@ def detect_annotated_faces(faces_dir, calibration_path, peer=None):
     """Each face of faces_dir with its crop box from our detector (calibrated; None where it missed the
     face) and whether a peer detector (dlib's HOG) finds it. It does not depend on the model, so a
     benchmark runs it once and scores every model on it."""
-    from data.prepare import read_pts_folder
-    from dataset import read_image
-    from detector import Calibration, detect_faces, match
+    from fbnet_pfld.dataset import read_image
+    from fbnet_pfld.detector import Calibration, detect_faces, match
+    from fbnet_pfld.prepare import read_pts_folder
 
     calibration = Calibration.load(calibration_path)
     found = []
@@ -90,8 +91,8 @@ def detect_annotated_faces(faces_dir, calibration_path, peer=None):
 def face_errors(onnx_path, found_faces, refine=1, flip=False):
     """Per face, NME io from its ground-truth landmark box and from our detector's box (nan where the
     detector missed it), and whether the peer found it (None without a peer). ``flip``: predict.py --flip."""
-    from dataset import read_image
-    from predict import FaceLandmarker, LandmarkPredictor, point_box
+    from fbnet_pfld.dataset import read_image
+    from fbnet_pfld.landmarker import FaceLandmarker, LandmarkPredictor, point_box
 
     landmarker = FaceLandmarker(LandmarkPredictor(onnx_path, flip), refine)
     truth, from_boxes, from_detector = [], [], []
@@ -260,13 +261,27 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def headline(result):
+    """The few columns a reader compares first: size, speed and accuracy, with and without the detector."""
+    lines = ["| model | MACs (M) | ONNX (KB) | onnxruntime 1 thread (ms) | NME io (%) | NME io, detector in the loop "
+             "(%) |", "|---|---:|---:|---:|---:|---:|"]
+    for row in result["rows"]:
+        detector = f"{100 * row['nme_io_detector']:.2f}" if row.get("nme_io_detector") is not None else "-"
+        lines.append(f"| {row['model']} | {row['macs'] / 1e6:.2f} | {row['onnx_bytes'] / 1024:.0f} | "
+                     f"{row['ort_1thread_ms']:.3f} | {100 * row['nme_io']:.2f} | {detector} |")
+    return "\n".join(lines)
+
+
 def publish(table, result, out=None):
-    """Print a Markdown table; with ``out``, also write it to OUT.md and its figures to OUT.json."""
+    """Print a Markdown table; with ``out``, also write it to OUT.md, its figures to OUT.json and the
+    headline columns to OUT.headline.md (when the result has benchmark rows)."""
     print(table)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out + ".md").write_text(table + "\n")
         Path(out + ".json").write_text(json.dumps(result, indent=1) + "\n")
+        if result.get("rows") and "ort_1thread_ms" in result["rows"][0]:
+            Path(out + ".headline.md").write_text(headline(result) + "\n")
 
 
 def run(args):

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cli import Parser, exit_on_user_error
-from data.prepare import read_pts_folder
-from dataset import read_image
-from detector import calibrate
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.dataset import read_image
+from fbnet_pfld.detector import calibrate
+from fbnet_pfld.prepare import read_pts_folder
 
 
 def parse_args(argv=None):

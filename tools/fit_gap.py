@@ -14,10 +14,10 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from cli import Parser, exit_on_user_error
-from dataset import LandmarkDataset, data_paths
-from deploy import OrtSession
-from metrics import landmark_metrics
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.dataset import LandmarkDataset, data_paths
+from fbnet_pfld.deploy import OrtSession
+from fbnet_pfld.metrics import landmark_metrics
 from tools.benchmark import crop_batches, load_entries, onnx_metrics, onnx_predictions, publish
 
 MAX_SOURCES = 8  # more distinct prefixes than this are file names, not sources

@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 
 import retrain
-from cli import Parser, run_to_end
-from losses import LOSSES
-from utils import training_summary
+from fbnet_pfld.archfile import write_arch
+from fbnet_pfld.cli import Parser, run_to_end
+from fbnet_pfld.losses import LOSSES
+from fbnet_pfld.utils import training_summary
 
 SUBNET_ARCH = "gh_k3,gh_k3,gh_k5,gh_k5,gh_k5"  # the architecture released before this A/B
 
@@ -28,9 +29,7 @@ def run_arm(args, model, loss):
              str(args.batch_size), "--lr", str(args.lr), "--loss", loss, "--seed", str(args.seed), "--workers",
              str(args.workers), "--dev_id", "cpu"]
     if model == "subnet":
-        arch = out / "arch.json"
-        arch.parent.mkdir(parents=True, exist_ok=True)
-        arch.write_text(json.dumps({"arch": SUBNET_ARCH.split(",")}))
+        arch = write_arch(out / "arch.json", SUBNET_ARCH.split(","))
         flags += ["--model", "subnet", "--arch", str(arch), "--from_scratch"]
     else:
         flags += ["--model", model]

@@ -8,11 +8,11 @@ On this CPU onnxruntime's batch-1 latency follows multiply-adds closely, so the 
 much of a subnet's latency the search can move.
 """
 
-from blocks import SEARCH_SPACE, build_op
-from cli import Parser, exit_on_user_error
-from dataset import DataError
-from models import Baseline, PFLDLite, Subnet, count_parameters, macs_by_part
-from stages import read_arch
+from fbnet_pfld.archfile import read_arch
+from fbnet_pfld.blocks import SEARCH_SPACE, build_op
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.models import Baseline, PFLDLite, Subnet, count_parameters, macs_by_part
 
 PART_NAMES = {"layers": "searched layers"}
 

@@ -1,10 +1,10 @@
-"""Keep the README's result tables the files the tools wrote, never hand copies.
+"""Keep the result tables of the README and docs/ the files the tools wrote, never hand copies.
 
 A block of the README between ``<!-- from PATH -->`` and ``<!-- end -->`` (each on its own line) is
 PATH's text (PATH relative to the README's folder, e.g. released/benchmark.md). After regenerating
 released/, rewrite the blocks:
 
-    python -m tools.readme_tables            # rewrite README.md's blocks from their files
+    python -m tools.readme_tables            # rewrite the blocks of README.md and docs/*.md from their files
     python -m tools.readme_tables --check    # list stale blocks and exit 1 (a test runs this)
 """
 
@@ -12,8 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from cli import Parser, exit_on_user_error
-from dataset import DataError
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 START = re.compile(r"^<!-- from (\S+) -->$")
@@ -58,19 +58,27 @@ def synced(readme):
 
 def parse_args(argv=None):
     parser = Parser(__doc__)
-    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--readme", nargs="+", default=[str(p) for p in documents()],
+                        help="Markdown files whose blocks to sync (default: README.md and docs/*.md)")
     parser.add_argument("--check", action="store_true", help="only list stale blocks; exit 1 if any")
     return parser.parse_args(argv)
 
 
+def documents():
+    """The README and every page of docs/: where result tables live."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def run(args):
-    text, stale = synced(args.readme)
-    for line, source in stale:
-        print(f"{args.readme}: line {line}: {'stale' if args.check else 'rewritten'} block from {source}")
-    if args.check:
-        return 1 if stale else 0
-    Path(args.readme).write_text(text)
-    return 0
+    any_stale = False
+    for readme in args.readme:
+        text, stale = synced(readme)
+        for line, source in stale:
+            print(f"{readme}: line {line}: {'stale' if args.check else 'rewritten'} block from {source}")
+        any_stale |= bool(stale)
+        if not args.check:
+            Path(readme).write_text(text)
+    return 1 if args.check and any_stale else 0
 
 
 def main(argv=None):

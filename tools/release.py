@@ -14,12 +14,12 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-from checkpoints import landmark_network_from_state, load_checkpoint, save_checkpoint, slim
-from cli import Parser, exit_on_user_error
-from engine import LAST
-from export import export_landmark_model, export_mnn, parity_images
+from fbnet_pfld.checkpoints import landmark_network_from_state, load_checkpoint, save_checkpoint, slim
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.engine import LAST
+from fbnet_pfld.exporting import export_landmark_model, export_mnn, parity_images
+from fbnet_pfld.utils import plot_curves, read_csv_rows, training_summary
 from sweep import warmup_folder
-from utils import plot_curves, read_csv_rows, training_summary
 
 
 def release_copy(source, target):

@@ -12,8 +12,8 @@ it ran with dlib installed. Prints a Markdown table and writes OUT.md and OUT.js
 import json
 from pathlib import Path
 
-from cli import Parser, exit_on_user_error
-from deploy import DeployError
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.errors import DeployError
 from tools.benchmark import publish
 
 NME_RATIO = 0.90  # the reference's 5.58 / 6.22, as the issue rounds it

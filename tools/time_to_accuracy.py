@@ -14,8 +14,8 @@ import math
 import shlex
 from pathlib import Path
 
-from cli import Parser, run_to_end
-from utils import read_csv_rows
+from fbnet_pfld.cli import Parser, run_to_end
+from fbnet_pfld.utils import read_csv_rows
 
 CHUNK_EPOCHS = 5
 

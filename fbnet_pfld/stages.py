@@ -3,21 +3,14 @@ search (weights and theta of the supernet) and the fine-tune of one landmark net
 """
 
 import copy
-import json
 import math
 from pathlib import Path
 
 import torch
 
-from checkpoints import (
-    CheckpointError,
-    check_matches,
-    load_checkpoint,
-    load_landmark_model,
-    load_state_dict,
-    load_supernet,
-)
-from dataset import (
+from fbnet_pfld.archfile import read_arch, write_arch
+from fbnet_pfld.checkpoints import check_matches, load_checkpoint, load_landmark_model, load_state_dict, load_supernet
+from fbnet_pfld.dataset import (
     DEFAULT_JITTER,
     load_datasets,
     make_loader,
@@ -26,27 +19,20 @@ from dataset import (
     set_loader_epoch,
     split_weight_arch,
 )
-from detector import Calibration
-from distributed import broadcast_parameters, max_rank_difference, wrap_model
-from engine import Stage, StepExtras, evaluate, require_finite, run_epochs, train_weights
-from fastpath import PATHS, choose_fastpath, landmark_step_factory, set_threads
-from lookup_table import LookupTable, runtime_mismatches
-from losses import get_loss
-from machine import cpu_model
-from models import (
-    AuxiliaryNet,
-    Subnet,
-    Supernet,
-    auxiliary_net_for,
-    build_landmark_network,
-    check_arch,
-    search_space_from_list,
-    search_space_to_list,
-)
-from recipe import WeightAverage, make_optimizer, make_scheduler
-from search import SearchObjective, train_theta
-from seeding import seed_everything
-from utils import get_logger
+from fbnet_pfld.detector import Calibration
+from fbnet_pfld.distributed import broadcast_parameters, max_rank_difference, wrap_model
+from fbnet_pfld.engine import Stage, StepExtras, evaluate, require_finite, run_epochs, train_weights
+from fbnet_pfld.errors import CheckpointError
+from fbnet_pfld.fastpath import PATHS, choose_fastpath, landmark_step_factory, set_threads
+from fbnet_pfld.lookup_table import LookupTable, runtime_mismatches
+from fbnet_pfld.losses import get_loss
+from fbnet_pfld.machine import cpu_model
+from fbnet_pfld.models import Subnet, Supernet, auxiliary_net_for, build_landmark_network, check_arch
+from fbnet_pfld.recipe import WeightAverage, make_optimizer, make_scheduler
+from fbnet_pfld.search import SearchObjective, train_theta
+from fbnet_pfld.seeding import seed_everything
+from fbnet_pfld.space import search_space_to_list
+from fbnet_pfld.utils import get_logger
 
 
 class _LandmarkStage(Stage):
@@ -113,7 +99,7 @@ class SearchStage(_LandmarkStage):
         self.eval_loader = make_loader(held_out, arch_idx, batch_size=args.batch_size, workers=args.workers)
         self.table = LookupTable.load(args.lut)  # the table names the search space it was built for
         self.supernet = Supernet(self.num_points, self.table.search_space).to(runtime.device)
-        self.aux = AuxiliaryNet().to(runtime.device)
+        self.aux = auxiliary_net_for(self.supernet).to(runtime.device)
         self.objective = SearchObjective(self.table, args.mode, args.alpha, args.beta, args.target_latency)
         self._optimise(self.supernet.weight_parameters() + list(self.aux.parameters()))
         self.theta_optimizer = torch.optim.AdamW(self.supernet.arch_parameters(), lr=args.theta_lr,
@@ -205,7 +191,7 @@ class SearchStage(_LandmarkStage):
                 "fastpath": self.fast.name}
 
     def on_best(self, epoch, out_dir):
-        write_arch_json(Path(out_dir) / "arch.json", self.supernet, self.arch, self.table, epoch, self.args)
+        write_search_arch(Path(out_dir) / "arch.json", self.supernet, self.arch, self.table, epoch, self.args)
 
     def plot(self, out_dir):
         plot_theta(self.history, self.supernet, Path(out_dir) / "theta.png")
@@ -218,13 +204,13 @@ class SearchStage(_LandmarkStage):
                 f"{'' if self.args.target_latency is None else f' <= {self.args.target_latency:g}'})")
 
 
-def write_arch_json(path, supernet, arch, table, epoch, args):
-    data = {"arch": list(arch), "predicted_cost": table.predict(arch), "unit": table.unit, "lut": str(args.lut),
-            "lut_device": table.meta.get("device"), "target_latency": args.target_latency, "epoch": epoch,
-            "num_points": supernet.num_points, "search_space": search_space_to_list(supernet.search_space),
-            "op_probabilities": {f"layer{i}": dict(zip(layer.op_names, probs)) for i, (layer, probs) in
-                                 enumerate(zip(supernet.layers, supernet.op_probabilities()))}}
-    Path(path).write_text(json.dumps(data, indent=1) + "\n")
+def write_search_arch(path, supernet, arch, table, epoch, args):
+    """The search's arch.json: the choice, its predicted cost and the op probabilities behind it."""
+    write_arch(path, arch, supernet.search_space, predicted_cost=table.predict(arch), unit=table.unit,
+               lut=str(args.lut), lut_device=table.meta.get("device"), target_latency=args.target_latency,
+               epoch=epoch, num_points=supernet.num_points,
+               op_probabilities={f"layer{i}": dict(zip(layer.op_names, probs)) for i, (layer, probs) in
+                                 enumerate(zip(supernet.layers, supernet.op_probabilities()))})
 
 
 def plot_theta(history, supernet, path):
@@ -336,32 +322,12 @@ def load_teacher(path, num_points, device, fast):
     return fast.prepare(teacher.to(device).eval())
 
 
-def read_arch(path):
-    """(op names, search space or None) from an arch.json written by the search (``{"arch": [...],
-    "search_space": [...]}``; older ones and hand-written ``{"arch": [...]}`` have no space) or a JSON list."""
-    from dataset import DataError
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{path}: cannot read the architecture ({error})") from None
-    arch = data.get("arch") if isinstance(data, dict) else data
-    if not isinstance(arch, list) or not all(isinstance(name, str) for name in arch):
-        raise DataError(f"{path}: expected a list of op names or {{\"arch\": [...]}}")
-    if not isinstance(data, dict) or data.get("search_space") is None:
-        return arch, None
-    try:
-        return arch, search_space_from_list(data["search_space"])
-    except ValueError as error:
-        raise DataError(f"{path}: search_space: {error}") from None
-
-
 def build_models(args, num_points):
     """(network, auxiliary net, arch or None), initialised from the supernet unless told otherwise."""
     if args.model != "subnet":
         network = build_landmark_network(args.model, num_points)
         return network, auxiliary_net_for(network), None
-    supernet, aux, state = load_supernet(args.supernet) if args.supernet else (None, AuxiliaryNet(), None)
+    supernet, aux, state = load_supernet(args.supernet) if args.supernet else (None, None, None)
     arch, search_space = read_arch(args.arch) if args.arch else (state["arch"], None)
     if state is not None:
         check_matches(state, args.supernet, num_points)
@@ -369,7 +335,8 @@ def build_models(args, num_points):
             raise CheckpointError(f"{args.arch}: made in another search space than {args.supernet}'s")
         search_space = supernet.search_space
     if args.from_scratch:
-        return build_landmark_network("subnet", num_points, arch, search_space), AuxiliaryNet(), arch
+        network = build_landmark_network("subnet", num_points, arch, search_space)
+        return network, auxiliary_net_for(network), arch
     check_arch(arch, search_space)
     return Subnet.from_supernet(supernet, arch), aux, arch
 

@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import torch
 
-from blocks import INPUT_SIZE
-from machine import fingerprint, usable_cores
+from fbnet_pfld.blocks import INPUT_SIZE
+from fbnet_pfld.machine import fingerprint, usable_cores
 
 CACHE_ENV = "FBNET_PFLD_CACHE"
 DEFAULT_ENV = "FBNET_PFLD_FASTPATH"  # the default of --fastpath (the tests set eager)

@@ -11,18 +11,15 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
-from checkpoints import RESUME_KEYS, load_checkpoint, remove_stale_temps, save_checkpoint
-from fastpath import EAGER
-from losses import distillation_loss
-from metrics import format_metrics, landmark_metrics, primary_nme
-from seeding import rng_state, seed_stochastic_parts
-from utils import CSVLog, PlotCadence, plot_curves
+from fbnet_pfld.checkpoints import RESUME_KEYS, load_checkpoint, remove_stale_temps, save_checkpoint
+from fbnet_pfld.errors import TrainingError
+from fbnet_pfld.fastpath import EAGER
+from fbnet_pfld.losses import distillation_loss
+from fbnet_pfld.metrics import format_metrics, landmark_metrics, primary_nme
+from fbnet_pfld.seeding import rng_state, seed_stochastic_parts
+from fbnet_pfld.utils import CSVLog, PlotCadence, plot_curves
 
 BEST, LAST = "checkpoint_best.pth", "checkpoint_last.pth"
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on (a NaN or infinite loss): one line, the last good checkpoint kept."""
 
 
 def progress(iterable, runtime, desc):

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import torch
 
-from models import AuxiliaryNet, Supernet, build_landmark_network, search_space_from_list
+from fbnet_pfld.errors import CheckpointError
+from fbnet_pfld.models import Supernet, auxiliary_net_for, build_landmark_network
+from fbnet_pfld.space import search_space_from_list
 
 # Keys a checkpoint needs to be resumed, per kind; the slim (released) copy keeps only what describes
 # the weights. A landmark checkpoint names its network in "model_type".
@@ -26,10 +28,6 @@ RELEASE_KEYS = {
     "landmark": ("model", "epoch", "best_nme", "metrics", "model_type", "arch", "num_points", "search_space", "args"),
 }  # a released fine-tune leaves out its auxiliary pose net: only training used it, and it doubles the file
 LANDMARK_KEYS = ("model", "model_type", "num_points")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read: missing, truncated, corrupted, not ours or of another model."""
 
 
 def kind_of(state):
@@ -141,6 +139,6 @@ def load_supernet(path):
     state = load_checkpoint(path, ("supernet", "aux", "arch", "search_space", "num_points"))
     supernet = Supernet(state["num_points"], state_search_space(state, path))
     load_state_dict(supernet, state["supernet"], path)
-    aux = AuxiliaryNet()
+    aux = auxiliary_net_for(supernet)
     load_state_dict(aux, state["aux"], path)
     return supernet, aux, state

@@ -21,7 +21,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from dataset import CropJitter, DataError, landmark_box
+from fbnet_pfld.dataset import CropJitter, landmark_box
+from fbnet_pfld.errors import DataError
 
 MAX_SIDE = 640  # detect on a copy whose longer side is at most this
 

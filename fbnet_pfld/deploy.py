@@ -16,12 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from fbnet_pfld.errors import DeployError
+
 RUNTIMES = ("onnxruntime", "mnn")
 MNN_WEIGHTS = ("fp32", "fp16", "int8")
-
-
-class DeployError(RuntimeError):
-    """A model file or runtime that cannot be used: one line naming the file."""
 
 
 class LandmarksOnly(nn.Module):

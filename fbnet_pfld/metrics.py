@@ -7,10 +7,8 @@ benchmark table and the README means the same thing everywhere.
 import numpy as np
 import torch
 
-# Outer eye corners of the ground truth, the inter-ocular normaliser of NME: iBUG 300-W (68), WFLW (98)
-# and LaPa/JD-106 (106) orders. In the 106 order of ../shared/data/samples106, 35 and 93 (quoted by the
-# reference) are a brow and a lip point; 66 and 79 are the outer eye corners (checked on both samples).
-EYE_CORNERS = {106: (66, 79), 98: (60, 72), 68: (36, 45)}
+from fbnet_pfld.points import EYE_CORNERS
+
 IO_THRESHOLD = 0.10  # failure rate and AUC threshold usual for inter-ocular NME
 BOX_THRESHOLD = 0.08  # the 106-point challenge's threshold for its box-normalised NME
 

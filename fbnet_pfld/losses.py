@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from blocks import INPUT_SIZE
+from fbnet_pfld.blocks import INPUT_SIZE
 
 WING_WIDTH = 10.0  # w of the wing loss, in pixels of the 112x112 crop (the paper's value)
 WING_CURVATURE = 2.0  # epsilon of the wing loss, in pixels

@@ -4,19 +4,18 @@ For plumbing (tests, a first run on a fresh machine), not accuracy: each image i
 (head ellipse, eyes, nose, mouth) under a random pose, and its K landmarks are a fixed template
 moved by the same pose, so a network can learn them from the pixels.
 
-    python data/synthetic.py --out data/synthetic --num_points 68 --train 512 --test 128
+    python -m fbnet_pfld.synthetic --out data/synthetic --num_points 68 --train 512 --test 128
 """
 
 import math
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cli import Parser  # noqa: E402
-from dataset import INPUT_SIZE, flip_permutation, write_list_file  # noqa: E402
+from fbnet_pfld.cli import Parser
+from fbnet_pfld.dataset import INPUT_SIZE, write_list_file
+from fbnet_pfld.points import flip_permutation
 
 GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
 

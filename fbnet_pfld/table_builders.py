@@ -18,22 +18,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from blocks import INPUT_SIZE, SEARCH_SPACE, STEM_CHANNELS, TAP_SIZE, build_op, tap_channels
-from deploy import LandmarksOnly, export_onnx, runtime_version, time_onnx_files
-from lookup_table import LookupTableError, layer_key, write_json
-from models import Subnet, count_macs, search_space_from_list, search_space_to_list
+from fbnet_pfld.blocks import INPUT_SIZE, SEARCH_SPACE, STEM_CHANNELS, TAP_SIZE, build_op, tap_channels
+from fbnet_pfld.deploy import LandmarksOnly, export_onnx, runtime_version, time_onnx_files
+from fbnet_pfld.errors import LookupTableError
+from fbnet_pfld.lookup_table import write_json
+from fbnet_pfld.machine import cpu_model
+from fbnet_pfld.models import Subnet, count_macs
+from fbnet_pfld.space import layer_key, search_space_from_list, search_space_to_list
 
 DEFAULT_NUM_POINTS = 106
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_meta(method, unit, threads=None, runtime=None, device=None, **extra):

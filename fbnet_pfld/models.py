@@ -5,15 +5,13 @@ the auxiliary net during training and is dropped at export. The supernet also re
 op weights it used, which the latency term of the search needs.
 """
 
-import json
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from blocks import (
+from fbnet_pfld.blocks import (
     FEATURE_SIZE,
     INPUT_SIZE,
     SEARCH_SPACE,
@@ -21,58 +19,17 @@ from blocks import (
     STEM_EXITS,
     TAP_SIZE,
     DepthwisePool,
-    LayerSpec,
     MBBlock,
     PeleeStem,
     SeparableConv,
     build_op,
-    check_search_space,
     conv_bn,
     last_layer_at,
     tap_channels,
 )
+from fbnet_pfld.errors import SearchSpaceError
 
 SAMPLING_MODES = ("soft", "hard", "argmax")
-
-
-def search_space_to_list(search_space):
-    """The search space as JSON-able dicts, stored in checkpoints so they outlive edits of blocks.py."""
-    return [dict(layer._asdict(), ops=list(layer.ops)) for layer in search_space]
-
-
-def search_space_from_list(layers):
-    """LayerSpecs from JSON-able dicts (a table's, a checkpoint's or a user's file); ValueError naming the
-    layer when one is malformed or the space does not fit between the stem and the head."""
-    if not isinstance(layers, list):
-        raise ValueError("a search space is a list of layers")
-    space = []
-    for i, layer in enumerate(layers):
-        numbers = [layer.get(key) for key in LayerSpec._fields[:-1]] if isinstance(layer, dict) else []
-        if not isinstance(layer, dict) or set(layer) != set(LayerSpec._fields) or \
-                not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers) or \
-                not isinstance(layer["ops"], list) or not all(isinstance(name, str) for name in layer["ops"]):
-            raise ValueError(f"layer {i}: needs integers {', '.join(LayerSpec._fields[:-1])} and a list of op names "
-                             "'ops', nothing else")
-        space.append(LayerSpec(**dict(layer, ops=tuple(layer["ops"]))))
-    check_search_space(space)
-    return space
-
-
-def read_search_space(path):
-    """The search space of a JSON file: a list of layers, or any object holding one under "search_space"
-    (a lookup table, an arch.json, export-ops' manifest). Errors name the file."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read a search space ({error})") from None
-    if isinstance(data, dict):
-        if "search_space" not in data:
-            raise ValueError(f"{path}: no \"search_space\" in this object")
-        data = data["search_space"]
-    try:
-        return search_space_from_list(data)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
 
 
 class PFLDHead(nn.Module):
@@ -138,7 +95,7 @@ class MixedLayer(nn.Module):
             return F.gumbel_softmax(theta, tau=temperature, hard=True)
         if mode == "argmax":
             return F.one_hot(theta.detach().argmax(), len(self.ops)).to(theta.dtype)
-        raise ValueError(f"sampling mode must be one of {SAMPLING_MODES}, got {mode!r}")
+        raise SearchSpaceError(f"sampling mode must be one of {SAMPLING_MODES}, got {mode!r}")
 
     def forward(self, x, weights, mode):
         if mode == "soft":
@@ -225,10 +182,11 @@ class Subnet(_SearchedNetwork):
 def check_arch(arch, search_space=SEARCH_SPACE):
     """Raise a clear error when ``arch`` does not name one allowed candidate per searched layer."""
     if len(arch) != len(search_space):
-        raise ValueError(f"architecture has {len(arch)} ops but the search space has {len(search_space)} layers")
+        raise SearchSpaceError(f"architecture has {len(arch)} ops but the search space has {len(search_space)} layers")
     for i, (name, layer) in enumerate(zip(arch, search_space)):
         if name not in layer.ops:
-            raise ValueError(f"layer {i}: op {name!r} is not a candidate there; choose from {', '.join(layer.ops)}")
+            raise SearchSpaceError(f"layer {i}: op {name!r} is not a candidate there; choose from "
+                                   f"{', '.join(layer.ops)}")
 
 
 class AuxiliaryNet(nn.Module):
@@ -317,7 +275,8 @@ class PFLDLite(nn.Module):
 
 
 def auxiliary_net_for(network):
-    """The auxiliary net that fits ``network``'s feature (its AUX widths, else the defaults)."""
+    """The auxiliary net that fits ``network``'s 28x28 feature (its AUX widths: a searched network's follow
+    its search space)."""
     return AuxiliaryNet(**getattr(network, "AUX", {}))
 
 
@@ -359,10 +318,10 @@ def build_landmark_network(model_type, num_points, arch=None, search_space=None)
     """A landmark network by name: ``subnet`` (needs ``arch``) or one of the hand-designed networks."""
     if model_type == "subnet":
         if arch is None:
-            raise ValueError("a subnet needs an architecture")
+            raise SearchSpaceError("a subnet needs an architecture")
         return Subnet(arch, num_points, search_space or SEARCH_SPACE)
     if model_type not in HAND_DESIGNED:
-        raise ValueError(f"unknown model {model_type!r}; known: subnet, {', '.join(HAND_DESIGNED)}")
+        raise SearchSpaceError(f"unknown model {model_type!r}; known: subnet, {', '.join(HAND_DESIGNED)}")
     return HAND_DESIGNED[model_type](num_points)
 
 

@@ -7,18 +7,16 @@ import math
 import sys
 from pathlib import Path
 
-from checkpoints import CheckpointError
-from dataset import DataError, parse_source_weights
-from deploy import DeployError
-from distributed import setup_runtime, teardown_runtime
-from engine import TrainingError
-from fastpath import add_fastpath_args
-from lookup_table import LookupTableError
-from losses import DEFAULT_LOSS, LOSSES
-from recipe import add_recipe_args
+from fbnet_pfld.dataset import parse_source_weights
+from fbnet_pfld.distributed import setup_runtime, teardown_runtime
+from fbnet_pfld.errors import UserError
+from fbnet_pfld.fastpath import add_fastpath_args
+from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
+from fbnet_pfld.recipe import add_recipe_args
 
-# The errors a user's input or environment can cause; each carries a one-line message naming the file.
-USER_ERRORS = (CheckpointError, DataError, DeployError, LookupTableError, TrainingError, ValueError, OSError)
+# What a user's input or environment can cause: the project's own errors, and the file system's (a full disk,
+# a folder without write permission: OSError names the file). Anything else is a bug and keeps its traceback.
+USER_ERRORS = (UserError, OSError)
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,8 +80,8 @@ def run_to_end(main, flags, folder, until):
     """Run a stage (its ``main``) until ``until`` epochs of its schedule are done, continuing a partial run in
     ``folder`` from its checkpoint_last.pth, or doing nothing when they already are: experiment drivers are
     resumable, and a shared warm-up can stop part way through a longer schedule."""
-    from checkpoints import load_checkpoint
-    from engine import LAST
+    from fbnet_pfld.checkpoints import load_checkpoint
+    from fbnet_pfld.engine import LAST
 
     last = Path(folder) / LAST
     done = load_checkpoint(last)["epoch"] + 1 if last.is_file() else 0

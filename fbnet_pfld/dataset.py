@@ -18,8 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from blocks import INPUT_SIZE
-from headpose import euler_angles
+from fbnet_pfld.blocks import INPUT_SIZE
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.headpose import euler_angles
+from fbnet_pfld.points import flip_permutation, mirror_points
 
 TEST_CROP_SCALE = 1.2  # the model's crop: a square of 1.2x the landmark box's longer side
 CONTEXT_SCALE = 2.0  # a stored training face: a square of 2x the box's longer side ...
@@ -55,56 +57,11 @@ def jittered_crop_matrix(points, rng, jitter):
     angle = rng.uniform(-jitter.rotate, jitter.rotate)
     return face_crop_matrix(center + shift * side, TEST_CROP_SCALE * side * scale, angle)
 
-# 33-point contour and 9-point brows, shared by the WFLW (98) and LaPa (106) orders.
-_CONTOUR_33_AND_BROWS = [(i, 32 - i) for i in range(16)] + [(33 + i, 46 - i) for i in range(5)] \
-    + [(38 + i, 50 - i) for i in range(4)]
-
-# Left/right point pairs for horizontal flips; points not listed (the midline) map to themselves.
-# 68: iBUG 300-W. 98: WFLW (eyes 60-75, pupils 96/97). 106: LaPa, the order of ../shared/data/samples106
-# (nose 55-65, eyes 66-73 and 75-82 with pupils 74/83, lips 84-103, 104/105).
-FLIP_PAIRS = {
-    68: [(i, 16 - i) for i in range(8)]
-    + [(17 + i, 26 - i) for i in range(5)]
-    + [(31, 35), (32, 34), (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),
-       (48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)],
-    98: _CONTOUR_33_AND_BROWS + [(55, 59), (56, 58)]
-    + [(60 + i, 72 - i) for i in range(5)] + [(65 + i, 75 - i) for i in range(3)]
-    + [(76, 82), (77, 81), (78, 80), (83, 87), (84, 86), (88, 92), (89, 91), (93, 95), (96, 97)],
-    106: _CONTOUR_33_AND_BROWS + [(55 + i, 65 - i) for i in range(5)]
-    + [(66 + i, 79 - i) for i in range(5)] + [(71, 82), (72, 81), (73, 80), (74, 83)]
-    + [(84, 90), (85, 89), (86, 88), (91, 95), (92, 94), (96, 100), (97, 99), (101, 103), (104, 105)],
-}
-
-
-def flip_permutation(num_points):
-    """Index map so that ``flipped[i] = points[perm[i]]`` after mirroring x; None if unknown."""
-    if num_points not in FLIP_PAIRS:
-        return None
-    perm = list(range(num_points))
-    for a, b in FLIP_PAIRS[num_points]:
-        perm[a], perm[b] = b, a
-    return perm
-
-
 class Sample(NamedTuple):
     image: Path
     landmarks: np.ndarray  # (K, 2), normalised to the crop
     angles: np.ndarray  # (3,), pitch yaw roll in degrees
     line: int  # 1-based line in list.txt, for error messages
-
-
-class DataError(ValueError):
-    """Bad dataset input, always naming the file and line.
-
-    Raised inside a DataLoader worker, torch re-raises it in the main process with the worker's
-    traceback as its message; the original one-line message is recovered here, so the user sees the
-    same line either way."""
-
-    def __init__(self, message=""):
-        text = str(message)
-        if "Original Traceback" in text:
-            text = text.rstrip().splitlines()[-1].split("DataError: ", 1)[-1]
-        super().__init__(text)
 
 
 COORDINATE_MARGIN = 0.25  # normalised coordinates may stray this far outside [0, 1], no further
@@ -243,14 +200,6 @@ def occlude(image, rng):
     return out
 
 
-def mirror_points(points, perm):
-    """Points [..., K, 2] normalised to a crop, as seen in the crop's mirror image: x -> 1 - x and left and
-    right points swapped. The one home of the convention that training flips and test-time flips share."""
-    mirrored = points[..., perm, :].copy()
-    mirrored[..., 0] = 1.0 - mirrored[..., 0]
-    return mirrored
-
-
 def hflip(image, landmarks, angles, perm):
     """Mirror image and points, swap left/right points, negate yaw and roll."""
     return image[:, ::-1].copy(), mirror_points(landmarks, perm), angles * np.array([1, -1, -1], np.float32)
@@ -288,7 +237,7 @@ class LandmarkDataset(Dataset):
         height, width = image.shape[:2]
         if height != width or height < INPUT_SIZE:
             raise DataError(f"{where}: image {sample.image} is {width}x{height}; expected a square of at least "
-                            f"{INPUT_SIZE}x{INPUT_SIZE} (run data/prepare.py)")
+                            f"{INPUT_SIZE}x{INPUT_SIZE} (run prepare.py)")
         return image, sample.landmarks, sample.angles
 
     def crop(self, image, landmarks, angles, rng):

@@ -23,9 +23,10 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from distributed import average_gradients
-from engine import progress
-from fastpath import EAGER
+from fbnet_pfld.distributed import average_gradients
+from fbnet_pfld.engine import progress
+from fbnet_pfld.errors import SearchError
+from fbnet_pfld.fastpath import EAGER
 
 MODES = ("mul", "add", "target", "absolute")
 BUDGETED = ("target", "absolute")  # the modes with a latency budget T
@@ -36,24 +37,24 @@ class SearchObjective:
 
     def __init__(self, table, mode="mul", alpha=0.25, beta=0.6, target=None):
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+            raise SearchError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if (mode in BUDGETED) != (target is not None):
-            raise ValueError(f"a latency target goes with the modes {' and '.join(BUDGETED)}, and they need one")
+            raise SearchError(f"a latency target goes with the modes {' and '.join(BUDGETED)}, and they need one")
         for name, value in (("alpha", alpha), ("beta", beta), ("target", target)):
             if value is not None and not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value}")
+                raise SearchError(f"{name} must be a finite number, got {value}")
         if mode == "mul" and alpha <= 0:
-            raise ValueError("mode mul needs alpha > 0 (it scales the whole loss); use mode add with alpha 0 "
+            raise SearchError("mode mul needs alpha > 0 (it scales the whole loss); use mode add with alpha 0 "
                              "for a search that ignores latency")
         if alpha < 0 or (target is not None and target <= 0):
-            raise ValueError("alpha must be >= 0 and a latency target > 0")
+            raise SearchError("alpha must be >= 0 and a latency target > 0")
         if target is not None and target < table.min_latency():
-            raise ValueError(f"{table.source}: no architecture fits the latency target {target:g} {table.unit}: "
+            raise SearchError(f"{table.source}: no architecture fits the latency target {target:g} {table.unit}: "
                              f"the cheapest costs {table.min_latency():.4g}")
         self.table, self.mode, self.alpha, self.beta, self.target = table, mode, alpha, beta, target
         self.min_cost = table.min_latency()
         if self.min_cost <= 0:
-            raise ValueError(f"{table.source}: the cheapest architecture costs {self.min_cost} {table.unit}; "
+            raise SearchError(f"{table.source}: the cheapest architecture costs {self.min_cost} {table.unit}; "
                              "a table needs some positive cost (fixed part or ops)")
 
     def expected_cost(self, weights):
@@ -101,7 +102,7 @@ def most_probable_within(log_probabilities, table, budget):
     probability (a Pareto front), which stays small; then takes the most probable complete one
     within budget. Raises ValueError when even the cheapest architecture is over the budget."""
     if table.min_latency() > budget:
-        raise ValueError(f"no architecture fits {budget:g} {table.unit}: the cheapest costs "
+        raise SearchError(f"no architecture fits {budget:g} {table.unit}: the cheapest costs "
                          f"{table.min_latency():.4g}")
     front = [_Partial(table.fixed, 0.0, ())]
     for i, (layer, log_p) in enumerate(zip(table.search_space, log_probabilities)):

@@ -10,6 +10,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from fbnet_pfld.errors import SearchSpaceError
+
 INPUT_SIZE = 112
 STEM_CHANNELS = 16  # channels of y1 (56x56) and of the stem's 28x28 feature
 
@@ -168,13 +170,13 @@ HEAD_INPUT_SIZE = INPUT_SIZE // 16  # ... and y1 to 7 x 7 and concatenates the l
 
 def _check_layer(i, layer):
     if layer.stride not in (1, 2) or layer.c_out < 1:
-        raise ValueError(f"layer {i}: stride must be 1 or 2 and c_out >= 1")
+        raise SearchSpaceError(f"layer {i}: stride must be 1 or 2 and c_out >= 1")
     unknown = [name for name in layer.ops if name not in CANDIDATE_OPS]
     if not layer.ops or unknown or len(set(layer.ops)) != len(layer.ops):
-        raise ValueError(f"layer {i}: ops must be distinct names from CANDIDATE_OPS"
+        raise SearchSpaceError(f"layer {i}: ops must be distinct names from CANDIDATE_OPS"
                          f"{' (unknown: ' + ', '.join(unknown) + ')' if unknown else ''}")
     if "skip" in layer.ops and (layer.stride != 1 or layer.c_in != layer.c_out):
-        raise ValueError(f"layer {i}: 'skip' needs stride 1 and c_in == c_out")
+        raise SearchSpaceError(f"layer {i}: 'skip' needs stride 1 and c_in == c_out")
 
 
 def check_search_space(search_space):
@@ -182,21 +184,22 @@ def check_search_space(search_space):
     the first layer starts at one of the stem's exits, each layer takes the previous one's output, and the
     last one ends at 7 x 7 (strides of 1 or 2 then pass 28 x 28 and 14 x 14, where the taps are)."""
     if not search_space:
-        raise ValueError("a search space needs at least one layer")
+        raise SearchSpaceError("a search space needs at least one layer")
     first = search_space[0]
     if (first.c_in, first.in_size) not in STEM_EXITS:
         exits = ", ".join(f"{c} x {size} x {size}" for c, size in STEM_EXITS)
-        raise ValueError(f"layer 0: takes {first.c_in} x {first.in_size} x {first.in_size}, but the stem gives "
+        raise SearchSpaceError(f"layer 0: takes {first.c_in} x {first.in_size} x {first.in_size}, but the stem gives "
                          f"one of {exits}")
     channels, size = first.c_in, first.in_size
     for i, layer in enumerate(search_space):
         if (layer.c_in, layer.in_size) != (channels, size):
-            raise ValueError(f"layer {i}: takes {layer.c_in} x {layer.in_size} x {layer.in_size}, but the "
+            raise SearchSpaceError(f"layer {i}: takes {layer.c_in} x {layer.in_size} x {layer.in_size}, but the "
                              f"layer before gives {channels} x {size} x {size}")
         _check_layer(i, layer)
         channels, size = layer.c_out, layer.out_size
     if size != HEAD_INPUT_SIZE:
-        raise ValueError(f"the last layer gives {size} x {size}; the head needs {HEAD_INPUT_SIZE} x {HEAD_INPUT_SIZE}")
+        raise SearchSpaceError(f"the last layer gives {size} x {size}; the head needs "
+                               f"{HEAD_INPUT_SIZE} x {HEAD_INPUT_SIZE}")
 
 
 def last_layer_at(search_space, size):
@@ -226,7 +229,7 @@ def build_op(name, layer):
         return GhostModule(layer.c_in, layer.c_out, spec.kernel, layer.stride)
     if spec.kind == "skip":
         return nn.Identity()
-    raise ValueError(f"op {name!r} has unknown kind {spec.kind!r}")
+    raise SearchSpaceError(f"op {name!r} has unknown kind {spec.kind!r}")
 
 
 class PeleeStem(nn.Module):

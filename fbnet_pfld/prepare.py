@@ -10,9 +10,9 @@ dataset crops online with fresh jitter every epoch; ``--copies N`` writes N fixe
 face instead (the reference's way). Test faces are the centred 112x112 crop (1.2x the box).
 
 Examples:
-  python data/prepare.py --source pts --train ../shared/data/faces68/train \\
+  python prepare.py --source pts --train ../shared/data/faces68/train \\
       --test ../shared/data/faces68/val --out data/faces68
-  python data/prepare.py --source pts --train ../shared/data/samples106 \\
+  python prepare.py --source pts --train ../shared/data/samples106 \\
       --test ../shared/data/samples106 --out data/samples106 --copies 4
 """
 
@@ -25,13 +25,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from blocks import INPUT_SIZE  # noqa: E402
-from cli import Parser, exit_on_user_error  # noqa: E402
-from dataset import (  # noqa: E402
+from fbnet_pfld.blocks import INPUT_SIZE
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.dataset import (
     CONTEXT_SCALE,
     CONTEXT_SIZE,
-    DataError,
     centred_crop_matrix,
     crop_face,
     face_crop_matrix,
@@ -40,7 +38,8 @@ from dataset import (  # noqa: E402
     warp_points,
     write_list_file,
 )
-from headpose import euler_angles  # noqa: E402
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.headpose import euler_angles
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 

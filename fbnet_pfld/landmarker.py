@@ -1,0 +1,178 @@
+"""Landmarks of every face in an image, from Python or the command line: the detector, the crop the model
+was trained on, the model (ONNX or a checkpoint), refinement around its own first answer and test-time
+flipping. ``Landmarker`` is the public API; predict.py and the video tracker use the same parts.
+
+    from fbnet_pfld import Landmarker
+    faces = Landmarker("released/subnet.onnx")("photo.jpg")   # [Face(box, score, landmarks), ...]
+"""
+
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import torch
+
+from fbnet_pfld.blocks import INPUT_SIZE
+from fbnet_pfld.dataset import TEST_CROP_SCALE, crop_face, face_crop_matrix, landmark_box, read_image, warp_points
+from fbnet_pfld.detector import Calibration, detect_faces
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.points import FLIP_PAIRS, flip_permutation, mirror_points
+
+DEFAULT_CALIBRATION = Path(__file__).resolve().parents[1] / "data" / "detector_yuface.json"
+
+
+class NoFaceError(DataError):
+    pass
+
+
+class LandmarkPredictor:
+    """An ONNX file (onnxruntime) or a retrain checkpoint (PyTorch): 112x112 BGR crops -> [N, 2K] in [0,1].
+
+    With ``flip``, each crop is also run mirrored and the two answers averaged (test-time flipping:
+    twice the model's cost, steadier points)."""
+
+    def __init__(self, path, flip=False):
+        self.path, self.flip = Path(path), flip
+        if self.path.suffix == ".onnx":
+            from fbnet_pfld.deploy import OrtSession
+
+            self.session = OrtSession(self.path, threads=1)
+        else:
+            from fbnet_pfld.checkpoints import load_landmark_model
+
+            self.model, _ = load_landmark_model(self.path)
+            self.session = None
+        if flip:  # a model without a left/right map fails here, before any image is read
+            self.perm = mirror_permutation(self._run(np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32)), self.path)
+
+    def _run(self, batch):
+        if self.session is not None:
+            return self.session.run({self.session.input_names[0]: batch})[0]
+        with torch.no_grad():
+            return self.model(torch.from_numpy(batch))[0].numpy()
+
+    def __call__(self, crops):
+        batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        if not self.flip:
+            return self._run(batch)
+        both = self._run(np.concatenate([batch, batch[..., ::-1]]))
+        return average_with_mirrored(both[:len(batch)], both[len(batch):], self.perm)
+
+
+def mirror_permutation(output, source):
+    """The left/right point map for a model's [N, 2K] output, or a clear error when none is known."""
+    count = output.shape[1] // 2
+    perm = flip_permutation(count)
+    if perm is None:
+        raise DataError(f"{source}: --flip needs a left/right map of the points; known for "
+                        f"{', '.join(map(str, sorted(FLIP_PAIRS)))} points, this model has {count}")
+    return perm
+
+
+def average_with_mirrored(points, mirrored, perm):
+    """Mean of [N, 2K] answers on crops and on their mirror images, the latter mapped back (x -> 1 - x,
+    left and right points swapped, as training's flip augmentation does)."""
+    back = mirror_points(mirrored.reshape(len(mirrored), len(perm), 2), perm)
+    return (points + back.reshape(points.shape)) / 2
+
+
+class FaceLandmarker:
+    """Landmarks of faces given as (centre, side) landmark boxes, refined ``refine`` times by re-cropping
+    around the previous answer's landmark box (how tracking apps run)."""
+
+    def __init__(self, predictor, refine=1):
+        self.predictor, self.refine = predictor, refine
+
+    def _predict(self, image, boxes):
+        matrices = [face_crop_matrix(centre, TEST_CROP_SCALE * side) for centre, side in boxes]
+        normalised = self.predictor([crop_face(image, m) for m in matrices])
+        return [warp_points(p.reshape(-1, 2) * INPUT_SIZE, cv2.invertAffineTransform(m))
+                for p, m in zip(normalised, matrices)]
+
+    def __call__(self, image, boxes, passes=None):
+        """Landmarks (pixels) per box, and how far the last pass moved them (in box sides)."""
+        if not boxes:
+            return [], []
+        points = self._predict(image, boxes)
+        change = [0.0] * len(points)
+        for _ in range(self.refine if passes is None else passes):
+            boxes = [refined_box(p, box) for p, box in zip(points, boxes)]
+            refined = self._predict(image, boxes)
+            change = [float(np.linalg.norm(r - p, axis=1).mean() / side) for r, p, (_, side) in
+                      zip(refined, points, boxes)]
+            points = refined
+        return points, change
+
+
+def point_box(points):
+    centre, extent = landmark_box(points)
+    return centre, float(extent.max())
+
+
+def refined_box(points, previous):
+    """The landmark box of an answer, or the previous box when the answer collapsed (< 0.3x its size)."""
+    centre, side = point_box(points)
+    return (centre, side) if side >= 0.3 * previous[1] else previous
+
+
+def box_face(box):
+    """(centre, side) of a --box given as the face's landmark box x1 y1 x2 y2."""
+    x1, y1, x2, y2 = box
+    if not np.isfinite(box).all() or x2 <= x1 or y2 <= y1:
+        raise DataError(f"--box {x1:g} {y1:g} {x2:g} {y2:g}: expected x1 y1 x2 y2 with x2 > x1 and y2 > y1")
+    return np.array([(x1 + x2) / 2, (y1 + y2) / 2]), max(x2 - x1, y2 - y1)
+
+
+def find_faces(image, calibration, box=None):
+    """[(detector box, score, landmark-box centre, side)] of every face: from --box or the detector."""
+    if box is not None:
+        centre, side = box_face(box)
+        return [(np.asarray(box, np.float64), 1.0, centre, side)]
+    return [(d.box, d.score, *calibration.landmark_box(d.box)) for d in detect_faces(image)]
+
+
+def predict_image(landmarker, calibration, image_path, box=None):
+    """The image and one dict per face: box, score and landmarks in image pixels."""
+    image = read_image(image_path, image_path)
+    found = find_faces(image, calibration, box)
+    if not found:
+        raise NoFaceError(f"{image_path}: no face found (give --box x1 y1 x2 y2)")
+    points, _ = landmarker(image, [(centre, side) for _, _, centre, side in found])
+    return image, [face_record(b, s, p) for (b, s, _, _), p in zip(found, points)]
+
+
+class Face(NamedTuple):
+    """One face: its detector box (x1, y1, x2, y2, pixels), the detector's score and [K, 2] landmarks (pixels)."""
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+
+
+class Landmarker:
+    """Every face's landmarks in an image, in one call.
+
+    ``model``: an .onnx file (onnxruntime) or a retrain checkpoint (.pth). ``flip`` averages each crop with
+    its mirror image (2x the model's cost, steadier points); ``refine`` re-crops around the previous answer.
+    """
+
+    def __init__(self, model: str | Path, flip: bool = False, refine: int = 1,
+                 calibration: str | Path = DEFAULT_CALIBRATION):
+        self.calibration = Calibration.load(calibration)
+        self.faces = FaceLandmarker(LandmarkPredictor(model, flip), refine)
+
+    def __call__(self, image: np.ndarray | str | Path, box: tuple | None = None) -> list[Face]:
+        """``image``: a BGR array (as cv2.imread gives) or a path. ``box``: the face's landmark box x1 y1 x2 y2
+        instead of the detector. No face found gives an empty list."""
+        if not isinstance(image, np.ndarray):
+            image = read_image(image, image)
+        found = find_faces(image, self.calibration, box)
+        points, _ = self.faces(image, [(centre, side) for _, _, centre, side in found])
+        return [Face(np.asarray(b, np.float64), float(s), p) for (b, s, _, _), p in zip(found, points)]
+
+
+def face_record(face: Face) -> dict:
+    """A face as JSON: box, score and landmarks in image pixels."""
+    return {"box": np.round(face.box, 1).tolist(), "score": round(face.score, 3),
+            "landmarks": np.round(face.landmarks, 2).tolist()}

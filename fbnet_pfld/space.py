@@ -1,0 +1,56 @@
+"""Reading and writing search spaces, in one place. A space is a list of ``blocks.LayerSpec`` (input
+channels and size, output channels, stride, candidate ops); on disk, a JSON list of such dicts, alone or
+under "search_space" in a lookup table, an arch.json, a checkpoint or export-ops' manifest. A layer's key
+in a lookup table is its shape (``layer_key``), so two layers of one shape share their measured costs.
+"""
+
+import json
+from pathlib import Path
+
+from fbnet_pfld.blocks import LayerSpec, check_search_space
+from fbnet_pfld.errors import SearchSpaceError
+
+
+def layer_key(layer):
+    return {"input_shape": [1, layer.c_in, layer.in_size, layer.in_size], "c_out": layer.c_out,
+            "stride": layer.stride}
+
+
+def search_space_to_list(search_space):
+    """The search space as JSON-able dicts, stored in checkpoints so they outlive edits of blocks.py."""
+    return [dict(layer._asdict(), ops=list(layer.ops)) for layer in search_space]
+
+
+def search_space_from_list(layers):
+    """LayerSpecs from JSON-able dicts (a table's, a checkpoint's or a user's file); ValueError naming the
+    layer when one is malformed or the space does not fit between the stem and the head."""
+    if not isinstance(layers, list):
+        raise SearchSpaceError("a search space is a list of layers")
+    space = []
+    for i, layer in enumerate(layers):
+        numbers = [layer.get(key) for key in LayerSpec._fields[:-1]] if isinstance(layer, dict) else []
+        if not isinstance(layer, dict) or set(layer) != set(LayerSpec._fields) or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers) or \
+                not isinstance(layer["ops"], list) or not all(isinstance(name, str) for name in layer["ops"]):
+            raise SearchSpaceError(f"layer {i}: needs integers {', '.join(LayerSpec._fields[:-1])} and a list of "
+                                   "op names 'ops', nothing else")
+        space.append(LayerSpec(**dict(layer, ops=tuple(layer["ops"]))))
+    check_search_space(space)
+    return space
+
+
+def read_search_space(path):
+    """The search space of a JSON file: a list of layers, or any object holding one under "search_space"
+    (a lookup table, an arch.json, export-ops' manifest). Errors name the file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SearchSpaceError(f"{path}: cannot read a search space ({error})") from None
+    if isinstance(data, dict):
+        if "search_space" not in data:
+            raise SearchSpaceError(f"{path}: no \"search_space\" in this object")
+        data = data["search_space"]
+    try:
+        return search_space_from_list(data)
+    except ValueError as error:
+        raise SearchSpaceError(f"{path}: {error}") from None
