@@ -9,10 +9,12 @@ difference must be <= 1e-4 (fp16/int8 MNN weights print what they cost instead).
 """
 
 import sys
+from pathlib import Path
 
 from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.deploy import MNN_WEIGHTS
+from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import PARITY_TOLERANCE, export_landmark_model, export_mnn, parity_failed, parity_images
 
 
@@ -29,6 +31,10 @@ def parse_args(argv=None):
 
 
 def run_export(args):
+    outputs = {Path(args.output).resolve(), Path(args.output).with_suffix(".mnn").resolve()}
+    for given in filter(None, (args.resume, args.supernet)):
+        if Path(given).resolve() in outputs:
+            raise DeployError(f"--output {args.output} would overwrite the input {given}: choose another name")
     model, state = load_landmark_model(args.resume)
     if args.supernet and state["model_type"] == "subnet":
         chosen = load_checkpoint(args.supernet, ("arch",))["arch"]

@@ -14,6 +14,7 @@ line; the table itself is fbnet_pfld/lookup_table.py and its builders fbnet_pfld
     python lookup_table.py import-lut lut.txt --out data/lut_ref.json   # the reference's format
     python lookup_table.py check --lut data/lut_x86_ort.json --archs 20 [--runtime mnn]
     python lookup_table.py show --lut data/lut_x86_ort.json
+    python lookup_table.py add-reference --lut data/lut_x86_ort.json   # pfld_lite, for --target_ratio budgets
 
 The table also names its search space, and the search searches the space of the table it is given. The
 default is blocks.SEARCH_SPACE; to search another one, write it out, edit it (layers, widths, strides,
@@ -26,11 +27,13 @@ candidate ops from blocks.CANDIDATE_OPS) and build a table for it:
 import os
 
 from fbnet_pfld import table_builders as tb
+from fbnet_pfld.argtypes import non_negative_float, positive_int
 from fbnet_pfld.blocks import SEARCH_SPACE
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.deploy import RUNTIMES
 from fbnet_pfld.errors import LookupTableError
-from fbnet_pfld.lookup_table import UNITS, LookupTable, format_table, write_json
+from fbnet_pfld.jsonfile import write_json
+from fbnet_pfld.lookup_table import UNITS, LookupTable, format_table
 from fbnet_pfld.machine import cpu_model
 from fbnet_pfld.space import read_search_space, search_space_to_list
 
@@ -42,14 +45,14 @@ def parse_args(argv=None):
     build.add_argument("--method", choices=["flops", "measure"], required=True)
     build.add_argument("--out", required=True)
     build.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime", help="measure: the engine to time in")
-    build.add_argument("--threads", type=int, default=1)
-    build.add_argument("--runs", type=int, default=4000)
-    build.add_argument("--num_points", type=int, default=106)
+    build.add_argument("--threads", type=positive_int, default=1)
+    build.add_argument("--runs", type=positive_int, default=4000)
+    build.add_argument("--num_points", type=positive_int, default=tb.DEFAULT_NUM_POINTS, help="landmarks of the head")
     build.add_argument("--device", help="a name for this device in meta")
     build.add_argument("--alone", action="store_true", help="measure: ops alone only, no in-context anchoring")
     exp = sub.add_parser("export-ops", help="write every candidate as ONNX + manifest, to time on a device")
     exp.add_argument("--out", required=True)
-    exp.add_argument("--num_points", type=int, default=106)
+    exp.add_argument("--num_points", type=positive_int, default=tb.DEFAULT_NUM_POINTS, help="landmarks of the head")
     space = sub.add_parser("space", help="write a search space as JSON, to edit and build a table for")
     space.add_argument("--out", required=True)
     space.add_argument("--lut", help="the space of this table (default: blocks.SEARCH_SPACE)")
@@ -64,20 +67,25 @@ def parse_args(argv=None):
     imp.add_argument("--cpu", help="CPU model of the device")
     imp.add_argument("--arch", default="aarch64")
     imp.add_argument("--runtime", required=True, help="e.g. 'MNN 2.9 benchmark' or 'onnxruntime 1.20'")
-    imp.add_argument("--threads", type=int, default=1)
+    imp.add_argument("--threads", type=positive_int, default=1)
     ref = sub.add_parser("import-lut", help="table from the reference's lut.txt")
     ref.add_argument("lut_txt")
     ref.add_argument("--out", required=True)
     ref.add_argument("--unit", choices=UNITS, default="ms")
-    ref.add_argument("--fixed_ms", type=float, help="stem + head latency, which lut.txt lacks")
+    ref.add_argument("--fixed_ms", type=non_negative_float, help="stem + head latency, which lut.txt lacks")
     chk = sub.add_parser("check", help="does the table predict whole subnets on this machine?")
     chk.add_argument("--lut", required=True)
     chk.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime", help="the engine to time subnets in")
-    chk.add_argument("--archs", type=int, default=20)
-    chk.add_argument("--runs", type=int, default=4000,
+    chk.add_argument("--archs", type=positive_int, default=20)
+    chk.add_argument("--runs", type=positive_int, default=4000,
                      help="calls per model, interleaved in rounds of 20 (fewer are too noisy on a busy VM)")
-    chk.add_argument("--threads", type=int)
+    chk.add_argument("--threads", type=positive_int)
     chk.add_argument("--seed", type=int, default=0)
+    reference = sub.add_parser("add-reference", help="time pfld_lite with a table so budgets can be ratios to it")
+    reference.add_argument("--lut", required=True)
+    reference.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime")
+    reference.add_argument("--threads", type=positive_int, default=1)
+    reference.add_argument("--runs", type=positive_int, default=2000)
     show = sub.add_parser("show", help="print a table per layer")
     show.add_argument("--lut", required=True)
     return parser.parse_args(argv)
@@ -122,6 +130,17 @@ def _export_ops(args):
     print(f"wrote {tb.export_ops(args.out, args.num_points, _search_space(args))}")
 
 
+def _add_reference(args):
+    table = LookupTable.load(args.lut)
+    if table.unit != "ms":
+        raise LookupTableError(f"{args.lut}: a reference latency needs a table in ms, this one is in {table.unit}")
+    table.data["meta"]["references_ms"] = tb.reference_latencies(
+        table.data, table.meta.get("num_points") or tb.DEFAULT_NUM_POINTS, args.runtime, args.threads, args.runs)
+    table.save(args.lut)
+    print(f"{args.lut}: pfld_lite {table.data['meta']['references_ms']['pfld_lite']:.4g} ms in this table's terms "
+          f"(budgets: supernet_train.py --target_ratio R)")
+
+
 def _write_space(args):
     search_space = LookupTable.load(args.lut).search_space if args.lut else SEARCH_SPACE
     write_json(search_space_to_list(search_space), args.out)
@@ -139,7 +158,8 @@ def run_command(args):
     elif args.command == "show":
         print(format_table(LookupTable.load(args.lut)))
     else:
-        {"check": _check, "export-ops": _export_ops, "space": _write_space}[args.command](args)
+        {"check": _check, "export-ops": _export_ops, "space": _write_space,
+         "add-reference": _add_reference}[args.command](args)
 
 
 def main(argv=None):

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.dataset import read_image
@@ -39,10 +40,17 @@ def predict_image(landmarker, image_path, box=None):
     return image, [face_record(face) for face in landmarker(image, box)]
 
 
+def marker_radius(landmarks):
+    """Dots sized by the face, not the image: a small face in a large photo stays readable."""
+    points = np.asarray(landmarks, np.float64)
+    side = float((points.max(axis=0) - points.min(axis=0)).max()) if len(points) else 0.0
+    return max(1, round(side / 80))
+
+
 def draw_faces(image, faces):
     canvas = image.copy()
-    radius = max(1, round(max(image.shape[:2]) / 300))
     for face in faces:
+        radius = marker_radius(face["landmarks"])
         x1, y1, x2, y2 = (int(round(v)) for v in face["box"])
         cv2.rectangle(canvas, (x1, y1), (x2, y2), (255, 160, 0), max(1, radius // 2), cv2.LINE_AA)
         for x, y in face["landmarks"]:
@@ -94,7 +102,10 @@ def run_video(args, landmarker, out):
 def image_paths(source):
     source = Path(source)
     if source.is_dir():
-        return sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not paths:
+            raise DataError(f"{source}: no image in this folder (read: {', '.join(IMAGE_EXTENSIONS)})")
+        return paths
     if not source.is_file():
         raise DataError(f"{source}: no such image, video or folder")
     return [source]

@@ -30,7 +30,10 @@ def parse_args(argv=None):
                         help="mul: loss * alpha * (1 + log(L/L_min))^beta; add: loss + alpha * (L/L_min)^beta; "
                              "target: loss * (1 + alpha * max(0, L/T - 1)^2); absolute: loss * (1 + alpha * "
                              "|L/T - 1|), which spends the budget (default: target with --target_latency, else mul)")
-    parser.add_argument("--target_latency", type=float, help="latency budget T in the table's unit")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--target_latency", type=float, help="latency budget T in the table's unit")
+    budget.add_argument("--target_ratio", type=float, help="latency budget as a ratio to pfld_lite's latency "
+                        "measured with the same table (0.16: the reference's budget); means the same on any machine")
     parser.add_argument("--alpha", type=float, help="latency weight (default 0.25; 20 in target mode, 1 in absolute)")
     parser.add_argument("--beta", type=float, default=0.6)
     parser.add_argument("--deploy_runtime", default="onnxruntime",
@@ -42,17 +45,19 @@ def parse_args(argv=None):
     parser.add_argument("--arch_fraction", type=float, default=0.2, help="share of TRAIN faces used to tune theta")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
-    args.mode = args.mode or ("target" if args.target_latency is not None else "mul")
+    budgeted = args.target_latency is not None or args.target_ratio is not None
+    args.mode = args.mode or ("target" if budgeted else "mul")
     if args.alpha is None:
         args.alpha = DEFAULT_ALPHA.get(args.mode, 0.25)
-    if (args.mode in BUDGETED) != (args.target_latency is not None):
-        parser.error("--target_latency goes with --mode target (the default when it is given) or absolute")
+    if (args.mode in BUDGETED) != budgeted:
+        parser.error("--target_latency or --target_ratio goes with --mode target (the default when one is given) or "
+                     "absolute")
     if args.mode == "mul" and args.alpha <= 0:
         parser.error("--mode mul needs --alpha > 0 (it scales the whole loss); use --mode add --alpha 0 "
                      "for a search that ignores latency")
     if not 0 <= args.warmup_epochs <= args.epochs:
         parser.error("--warmup_epochs must be between 0 and --epochs")
-    for name in ("alpha", "beta", "temperature", "temperature_decay", "theta_lr", "target_latency"):
+    for name in ("alpha", "beta", "temperature", "temperature_decay", "theta_lr", "target_latency", "target_ratio"):
         value = getattr(args, name)
         if value is not None and (not math.isfinite(value) or value < 0):
             parser.error(f"--{name} must be a finite number >= 0, got {value}")

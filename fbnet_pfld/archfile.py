@@ -4,34 +4,23 @@ a plain JSON list of op names is accepted too (the default space). Written atomi
 leaves the previous file.
 """
 
-import json
-import os
-from pathlib import Path
-
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.space import search_space_from_list, search_space_to_list
 
 
 def write_arch(path, arch, search_space=None, **details):
     """Write an architecture (and its search space, and any JSON-ready ``details``) atomically."""
-    path = Path(path)
     data = {"arch": list(arch), **details}
     if search_space is not None:
         data["search_space"] = search_space_to_list(search_space)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(data, path)
 
 
 def read_arch(path):
     """(op names, search space or None) of an arch.json; errors name the file. Older files and hand-written
     ``{"arch": [...]}`` or ``[...]`` have no space: they mean the default one."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise DataError(f"{path}: cannot read the architecture ({error})") from None
+    data = read_json(path, DataError, "architecture")
     arch = data.get("arch") if isinstance(data, dict) else data
     if not isinstance(arch, list) or not arch or not all(isinstance(name, str) for name in arch):
         raise DataError(f"{path}: expected a list of op names or {{\"arch\": [...]}}")

@@ -5,7 +5,9 @@ Kinds: ``supernet`` (search state) and the landmark networks of ``models.LANDMAR
 atomically and read with ``torch.load(weights_only=True)``: a downloaded checkpoint cannot run code.
 """
 
+import hashlib
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -34,19 +36,51 @@ def kind_of(state):
     return "supernet" if "supernet" in state else "landmark"
 
 
-def save_checkpoint(state, path):
-    """Write atomically: a temp file in the same folder, fsync, then rename over the target.
+CHECKSUM_KEY = "checksum"
 
-    A run killed mid-save leaves the previous checkpoint untouched."""
+
+def tensor_checksum(state):
+    """SHA-256 over every tensor of a checkpoint, in key order: a flipped bit in the weights is named at
+    load, not found later as a NaN loss or a wrong answer."""
+    digest = hashlib.sha256()
+
+    def feed(value, key):
+        if torch.is_tensor(value):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            for name in sorted(value, key=str):
+                feed(value[name], f"{key}.{name}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                feed(item, f"{key}[{i}]")
+
+    feed({k: v for k, v in state.items() if k != CHECKSUM_KEY}, "")
+    return digest.hexdigest()
+
+
+def save_checkpoint(state, path):
+    """Write atomically (a temp file in the same folder, fsync, rename over the target) with a checksum of
+    its tensors, readable by all like every other output (0644 under the usual umask).
+
+    A run killed mid-save, or a full disk, leaves the previous checkpoint untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = {**state, CHECKSUM_KEY: tensor_checksum(state)}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({error.strerror or error}); the previous "
+                              "one, if any, is intact") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -68,11 +102,19 @@ def load_checkpoint(path, required=()):
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise CheckpointError(f"{path}: holds code or objects a checkpoint must not (refused unread; a "
+                                  "checkpoint of this project is only tensors and plain values)") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupted)") from None
     except Exception as error:  # torch raises several types for truncated or foreign files
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupted?): {first}") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a checkpoint of this project (expected a dict)")
+    if CHECKSUM_KEY in state and state[CHECKSUM_KEY] != tensor_checksum(state):
+        raise CheckpointError(f"{path}: its tensors do not match the checksum written with them: the file was "
+                              "changed or damaged after it was saved")
     missing = [key for key in required if key not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
@@ -125,7 +167,16 @@ def landmark_network_from_state(state, path="<checkpoint>"):
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"{path}: {error}") from None
     load_state_dict(model, state["model"], path)
+    require_finite_weights(model, path)
     return model.eval()
+
+
+def require_finite_weights(module, path):
+    """A network with a NaN or infinite weight (a diverged run) is refused before it can be exported,
+    released or run, naming the first such tensor."""
+    for name, tensor in module.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: weight {name} holds NaN or infinite values (a diverged run?)")
 
 
 def load_landmark_model(path):

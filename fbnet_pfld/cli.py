@@ -19,11 +19,16 @@ from fbnet_pfld.recipe import add_recipe_args
 USER_ERRORS = (UserError, OSError)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and every flag's default in --help."""
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``prog: error: ...``, exit status 2) and the module docstring as help."""
+    """argparse with one-line errors (``prog: error: ...``, exit status 2), the module docstring as help and
+    the defaults shown."""
 
     def __init__(self, description=None, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(description=description, **kwargs)
 
     def error(self, message):
@@ -34,7 +39,8 @@ def add_common_args(parser, default_batch=128):
     """Flags both stages take, with the reference's names (--data_root, --snapshot, --dev_id, --resume)."""
     parser.add_argument("--data_root", default="data/faces68", help="DATA_ROOT with train_data/ and test_data/")
     parser.add_argument("--snapshot", default="ckpt_save", help="where the stage writes its folder")
-    parser.add_argument("--dev_id", default="0", help="'cpu', a GPU index, or '0,1' for DataParallel")
+    parser.add_argument("--dev_id", default="auto", help="'auto' (the first GPU if any, else the CPU), 'cpu', a "
+                        "GPU index, or '0,1' for DataParallel")
     parser.add_argument("--num_points", type=int, help="landmarks per face (default: read from list.txt)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch_size", type=int, default=default_batch)
@@ -50,6 +56,8 @@ def add_common_args(parser, default_batch=128):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", default="", help="checkpoint_last.pth to continue exactly")
+    parser.add_argument("--overwrite", action="store_true", help="train into a folder that holds another run, "
+                        "moving that run aside first (OUT.old-N); without it such a folder is refused")
     parser.add_argument("--stop_after", type=int, help="stop after this many epochs of this run (time-limited "
                         "jobs); the schedule still spans --epochs, and --resume continues it")
     add_recipe_args(parser)
@@ -101,7 +109,7 @@ def exit_on_user_error(function, *args, **kwargs):
 
 def run_stage(run, args):
     """Set up devices, run a stage with one-line errors, always tear down."""
-    runtime = setup_runtime(args.dev_id)
+    runtime = exit_on_user_error(setup_runtime, args.dev_id)
     try:
         return exit_on_user_error(run, args, runtime)
     finally:

@@ -152,18 +152,30 @@ class MnnSession:
     runtime = "mnn"
 
     def __init__(self, onnx_path, threads=1, mnn_path=None):
+        """``onnx_path`` None: a lone .mnn file exported by this project (input ``input``, output
+        ``landmarks``)."""
         mnn = mnn_module()
-        inputs, self.output_names = onnx_signature(onnx_path)
-        self.input_names = [name for name, _ in inputs]
+        if onnx_path is None:
+            self.input_names, self.output_names = ["input"], ["landmarks"]
+        else:
+            inputs, self.output_names = onnx_signature(onnx_path)
+            self.input_names = [name for name, _ in inputs]
         mnn_path = Path(mnn_path or Path(onnx_path).with_suffix(".mnn"))
-        if not mnn_path.is_file() or mnn_path.stat().st_mtime < Path(onnx_path).stat().st_mtime:
+        if onnx_path is not None and (not mnn_path.is_file() or
+                                      mnn_path.stat().st_mtime < Path(onnx_path).stat().st_mtime):
             convert_to_mnn(onnx_path, mnn_path)
         self.expr = mnn.expr
         with _captured_native_output():
             manager = mnn.nn.create_runtime_manager(({"backend": "CPU", "numThread": threads,
                                                       "precision": "normal"},))
-            self.module = mnn.nn.load_module_from_file(str(mnn_path), self.input_names, self.output_names,
-                                                       runtime_manager=manager)
+            try:
+                self.module = mnn.nn.load_module_from_file(str(mnn_path), self.input_names, self.output_names,
+                                                           runtime_manager=manager)
+            except Exception:  # noqa: BLE001 - MNN reports a foreign file as SystemError or RuntimeError
+                self.module = None
+        if self.module is None:
+            raise DeployError(f"{mnn_path}: MNN cannot load it as a landmark model (input 'input', output "
+                              "'landmarks')")
 
     def _inputs(self, feeds):
         arrays = [np.ascontiguousarray(feeds[name], np.float32) for name in self.input_names]

@@ -21,8 +21,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from fbnet_pfld.dataset import CropJitter, landmark_box
+from fbnet_pfld.crops import CropJitter, landmark_box
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.jsonfile import read_json
 
 MAX_SIDE = 640  # detect on a copy whose longer side is at most this
 
@@ -95,15 +96,15 @@ class Calibration(NamedTuple):
 
     @classmethod
     def load(cls, path):
+        data = read_json(path, DataError, "detector calibration")
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
             data["jitter"] = CropJitter(**data["jitter"])
             calibration = cls(**data)
             values = [*calibration.offset, calibration.side_scale, *calibration.jitter]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        except (KeyError, TypeError) as error:
             raise DataError(f"{path}: not a detector calibration ({type(error).__name__}: {error})") from None
-        if len(calibration.offset) != 2 or not all(math.isfinite(v) for v in values) or calibration.side_scale <= 0 \
-                or min(calibration.jitter) < 0:
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        if not numbers or len(calibration.offset) != 2 or calibration.side_scale <= 0 or min(calibration.jitter) < 0:
             raise DataError(f"{path}: a calibration needs a finite 2-value offset, side_scale > 0, jitter >= 0")
         return calibration
 

@@ -8,6 +8,8 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 
+from fbnet_pfld.errors import DeviceError
+
 
 class Runtime(NamedTuple):
     """Where this process trains: its rank among ``world_size`` processes and its device."""
@@ -26,9 +28,26 @@ class Runtime(NamedTuple):
         return self.world_size > 1
 
 
-def setup_runtime(dev_id="0"):
-    """torchrun -> DistributedDataParallel (NCCL on GPU, gloo on CPU); otherwise ``--dev_id`` as in the
-    reference: "cpu", one GPU index, or "0,1" for DataParallel on a multi-GPU host."""
+def gpu_ids(dev_id):
+    """The GPU indices ``--dev_id`` names ("0", "0,1"); None for "cpu" and "auto". A malformed value, or a
+    GPU this machine does not have, is refused: a run never falls back to the CPU without a word."""
+    if dev_id in ("cpu", "auto"):
+        return None
+    parts = [part.strip() for part in str(dev_id).split(",")]
+    if not all(part.isdigit() for part in parts) or len(set(parts)) != len(parts):
+        raise DeviceError(f"--dev_id {dev_id}: expected 'cpu', 'auto', a GPU index or distinct indices like 0,1")
+    ids = [int(part) for part in parts]
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    missing = [i for i in ids if i >= count]
+    if missing:
+        raise DeviceError(f"--dev_id {dev_id}: this machine has {count} CUDA GPU(s), so no GPU "
+                          f"{', '.join(map(str, missing))} (use --dev_id cpu or auto)")
+    return ids
+
+
+def setup_runtime(dev_id="auto"):
+    """torchrun -> DistributedDataParallel (NCCL on GPU, gloo on CPU); otherwise ``--dev_id``: "auto" (the
+    first GPU if there is one, else the CPU), "cpu", one GPU index, or "0,1" for DataParallel."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         use_cuda = torch.cuda.is_available() and dev_id != "cpu"
@@ -37,9 +56,11 @@ def setup_runtime(dev_id="0"):
         dist.init_process_group("nccl" if use_cuda else "gloo")
         device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
         return Runtime(dist.get_rank(), dist.get_world_size(), device, [])
-    if dev_id == "cpu" or not torch.cuda.is_available():
+    ids = gpu_ids(dev_id)
+    if ids is None:
+        ids = [0] if dev_id == "auto" and torch.cuda.is_available() else []
+    if not ids:
         return Runtime(0, 1, torch.device("cpu"), [])
-    ids = [int(i) for i in str(dev_id).split(",") if i.strip()]
     return Runtime(0, 1, torch.device("cuda", ids[0]), ids if len(ids) > 1 else [])
 
 

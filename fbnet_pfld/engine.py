@@ -12,12 +12,12 @@ import torch
 from tqdm import tqdm
 
 from fbnet_pfld.checkpoints import RESUME_KEYS, load_checkpoint, remove_stale_temps, save_checkpoint
-from fbnet_pfld.errors import TrainingError
+from fbnet_pfld.errors import CheckpointError, TrainingError
 from fbnet_pfld.fastpath import EAGER
 from fbnet_pfld.losses import distillation_loss
 from fbnet_pfld.metrics import format_metrics, landmark_metrics, primary_nme
 from fbnet_pfld.seeding import rng_state, seed_stochastic_parts
-from fbnet_pfld.utils import CSVLog, PlotCadence, plot_curves
+from fbnet_pfld.utils import CSVLog, PlotCadence, plot_curves, read_csv_rows
 
 BEST, LAST = "checkpoint_best.pth", "checkpoint_last.pth"
 
@@ -85,6 +85,30 @@ def evaluate(predict, loader, runtime, fast=EAGER, desc="eval"):
     return landmark_metrics(torch.cat(predictions), torch.cat(targets))
 
 
+def claim_run_folder(out_dir, resume, overwrite, is_main=True):
+    """Refuse to train into a folder that holds another run (its checkpoints and log would be replaced),
+    unless resuming it; ``overwrite`` moves the old run aside to OUT_DIR.old-N first. Returns the
+    folder the old run was moved to, or None."""
+    out_dir = Path(out_dir)
+    held = (out_dir / LAST).is_file() or (out_dir / BEST).is_file() or len(logged_rows(out_dir)) > 0
+    if resume or not held or not is_main:
+        return None
+    if not overwrite:
+        raise TrainingError(f"{out_dir}: holds another run ({LAST} or log.csv); continue it with --resume "
+                            f"{out_dir / LAST}, or give --overwrite to move it aside")
+    n = 1
+    while out_dir.with_name(f"{out_dir.name}.old-{n}").exists():
+        n += 1
+    aside = out_dir.with_name(f"{out_dir.name}.old-{n}")
+    out_dir.rename(aside)
+    return aside
+
+
+def logged_rows(out_dir):
+    log = Path(out_dir) / "log.csv"
+    return read_csv_rows(log) if log.is_file() else []
+
+
 def epochs_to_run(start_epoch, epochs, stop_after=None):
     """The epochs of this run: to the end of the schedule, or ``stop_after`` of them (time-limited jobs)."""
     return range(start_epoch, epochs if stop_after is None else min(epochs, start_epoch + stop_after))
@@ -130,15 +154,35 @@ class Stage:
     def describe(self, epoch, row):
         return ""
 
+    def summary(self):
+        """What the run chose, for its closing line (e.g. the searched architecture)."""
+        return ""
+
 
 def _format(value):
     return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+# Flags a resumed run may change: where and how fast it runs, not what it computes.
+RESUME_MAY_CHANGE = {"resume", "stop_after", "snapshot", "overwrite", "workers", "dev_id", "fastpath", "threads",
+                     "data_root"}
+
+
+def check_same_flags(saved, current, path):
+    """Refuse a resume whose flags would change the run (a longer --epochs, another --lr, ...), naming the
+    first flag; exactness is the point of --resume. Flags the checkpoint does not record are not checked."""
+    for name, value in sorted(current.items()):
+        if name in RESUME_MAY_CHANGE or name not in saved or saved[name] == value:
+            continue
+        raise CheckpointError(f"{path}: was trained with --{name} {saved[name]}, this run asks for {value}; a "
+                              f"resumed run keeps its flags (start a new run with --overwrite to change them)")
 
 
 def resume_stage(stage, path, log):
     """Load a checkpoint_last.pth into ``stage``; returns (start epoch, best NME, the saved RNG state)."""
     resumed = load_checkpoint(path, RESUME_KEYS[stage.kind])
     stage.check_resume(resumed, path)
+    check_same_flags(resumed.get("args", {}), vars(stage.args), path)
     stage.load_state(resumed)
     log.info(f"resumed from {path} after epoch {resumed['epoch']}")
     return resumed["epoch"] + 1, resumed["best_nme"], resumed["rng"]
@@ -181,4 +225,17 @@ def run_epochs(stage, args, runtime, out_dir):
                      f"{' best' if is_best else ''} | {time.time() - started:.0f}s")
         if runtime.distributed:
             torch.distributed.barrier()
+    if runtime.is_main and epochs:
+        log.info(closing_line(stage, out_dir, epochs[-1], args.epochs))
     return best_nme
+
+
+def closing_line(stage, out_dir, epoch, total):
+    """One line at a run's end: what it chose, its last and lowest NME, and where its outputs are."""
+    rows = read_csv_rows(Path(out_dir) / "log.csv")
+    nmes = [100 * float(r["nme_io"]) for r in rows]
+    lowest = min(range(len(nmes)), key=nmes.__getitem__)
+    status = "done" if epoch + 1 >= total else f"stopped after epoch {epoch} of {total} (--resume continues)"
+    chose = f"{stage.summary()}; " if stage.summary() else ""
+    return (f"{stage.title} {status}: {chose}NME io last {nmes[-1]:.2f}%, lowest {nmes[lowest]:.2f}% (epoch "
+            f"{rows[lowest]['epoch']}); outputs in {out_dir}: {LAST}, {BEST}, log.csv, train.log, curves.png")

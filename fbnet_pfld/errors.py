@@ -44,3 +44,7 @@ class DeployError(UserError, RuntimeError):
 
 class TrainingError(UserError, RuntimeError):
     """A run that cannot go on (a NaN or infinite loss): one line, the last good checkpoint kept."""
+
+
+class DeviceError(UserError, ValueError):
+    """A device that is not there (``--dev_id 5`` on a machine with fewer GPUs) or a malformed device flag."""

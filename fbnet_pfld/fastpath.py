@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import torch
 
+from fbnet_pfld.argtypes import positive_int
 from fbnet_pfld.blocks import INPUT_SIZE
 from fbnet_pfld.machine import fingerprint, usable_cores
 
@@ -204,7 +205,7 @@ def add_fastpath_args(parser):
                        help="how the networks run: 'auto' times each candidate on this network and machine and "
                             "keeps the fastest (never slower than eager); or force one. A resumed run keeps its "
                             f"path. Default: ${DEFAULT_ENV}, else auto")
-    group.add_argument("--threads", type=int, help="torch threads (default: all cores of this process)")
+    group.add_argument("--threads", type=positive_int, help="torch threads (default: all cores of this process)")
 
 
 def set_threads(args, device):

@@ -15,6 +15,8 @@ def euler_angles(points, image_size=INPUT_SIZE):
     if len(points) not in POSE_POINTS:
         return np.zeros(3)
     image_points = np.ascontiguousarray(points[POSE_POINTS[len(points)]], np.float64)
+    if not np.isfinite(image_points).all() or np.ptp(image_points, axis=0).min() < 1e-3:
+        return np.zeros(3)  # degenerate points (a line or a dot) have no pose; solvePnP would fail
     camera = np.array([[image_size, 0, image_size / 2], [0, image_size, image_size / 2], [0, 0, 1]], np.float64)
     ok, rvec, _ = cv2.solvePnP(FACE_3D, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from fbnet_pfld.blocks import INPUT_SIZE
-from fbnet_pfld.dataset import TEST_CROP_SCALE, crop_face, face_crop_matrix, landmark_box, read_image, warp_points
+from fbnet_pfld.crops import TEST_CROP_SCALE, crop_face, face_crop_matrix, landmark_box, warp_points
+from fbnet_pfld.dataset import read_image
 from fbnet_pfld.detector import Calibration, detect_faces
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.points import FLIP_PAIRS, flip_permutation, mirror_points
@@ -26,25 +27,44 @@ class NoFaceError(DataError):
     pass
 
 
+def open_model(path):
+    """An engine session for an .onnx (onnxruntime) or .mnn (MNN) file; None for a checkpoint. A model
+    that does not take 112x112 crops is refused with one line."""
+    from fbnet_pfld.deploy import MnnSession, OrtSession
+
+    if path.suffix == ".mnn":
+        return MnnSession(None, threads=1, mnn_path=path)
+    if path.suffix != ".onnx":
+        return None
+    session = OrtSession(path, threads=1)
+    shape = session.session.get_inputs()[0].shape
+    if len(shape) != 4 or any(isinstance(side, int) and side != INPUT_SIZE for side in shape[2:]):
+        raise DataError(f"{path}: takes inputs of shape {shape}; the landmark models here take "
+                        f"[N, 3, {INPUT_SIZE}, {INPUT_SIZE}] crops")
+    return session
+
+
 class LandmarkPredictor:
-    """An ONNX file (onnxruntime) or a retrain checkpoint (PyTorch): 112x112 BGR crops -> [N, 2K] in [0,1].
+    """An ONNX file (onnxruntime), an MNN file or a retrain checkpoint (PyTorch): 112x112 BGR crops ->
+    [N, 2K] in [0, 1].
 
     With ``flip``, each crop is also run mirrored and the two answers averaged (test-time flipping:
     twice the model's cost, steadier points)."""
 
     def __init__(self, path, flip=False):
         self.path, self.flip = Path(path), flip
-        if self.path.suffix == ".onnx":
-            from fbnet_pfld.deploy import OrtSession
-
-            self.session = OrtSession(self.path, threads=1)
-        else:
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: no such model file")
+        self.session = open_model(self.path)
+        if self.session is None:
             from fbnet_pfld.checkpoints import load_landmark_model
 
             self.model, _ = load_landmark_model(self.path)
-            self.session = None
+        probe = self._run(np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32))
+        if probe.ndim != 2 or probe.shape[1] % 2:
+            raise DataError(f"{self.path}: gives {list(probe.shape)}; a landmark model gives [N, 2K]")
         if flip:  # a model without a left/right map fails here, before any image is read
-            self.perm = mirror_permutation(self._run(np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32)), self.path)
+            self.perm = mirror_permutation(probe, self.path)
 
     def _run(self, batch):
         if self.session is not None:
@@ -128,6 +148,11 @@ def find_faces(image, calibration, box=None):
     """[(detector box, score, landmark-box centre, side)] of every face: from --box or the detector."""
     if box is not None:
         centre, side = box_face(box)
+        height, width = image.shape[:2]
+        x1, y1, x2, y2 = box
+        if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height or side > 4 * max(width, height):
+            raise DataError(f"--box {x1:g} {y1:g} {x2:g} {y2:g}: not a face in this {width}x{height} image "
+                            "(outside it, or far larger)")
         return [(np.asarray(box, np.float64), 1.0, centre, side)]
     return [(d.box, d.score, *calibration.landmark_box(d.box)) for d in detect_faces(image)]
 

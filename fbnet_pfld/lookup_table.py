@@ -7,7 +7,6 @@ search space and names whatever is missing: there is no silent default. Builders
 and ``check`` live in table_builders.py; the command line is the project root's lookup_table.py.
 """
 
-import json
 import math
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 
 from fbnet_pfld.blocks import SEARCH_SPACE
 from fbnet_pfld.errors import LookupTableError
+from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.space import layer_key, search_space_from_list
 
 UNITS = ("ms", "MMAC")  # latency in milliseconds, or multiply-adds (millions) as a proxy
@@ -41,13 +41,7 @@ class LookupTable:
         path = Path(path)
         if not path.is_file():
             raise LookupTableError(f"{path}: no such lookup table")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise LookupTableError(f"{path}: not a text file (expected a JSON lookup table)") from None
-        except json.JSONDecodeError as error:
-            raise LookupTableError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-        return cls(data, search_space, str(path))
+        return cls(read_json(path, LookupTableError, "lookup table"), search_space, str(path))
 
     def save(self, path):
         write_json(self.data, path)
@@ -74,6 +68,16 @@ class LookupTable:
     def max_latency(self):
         """Cost of the costliest architecture (the costliest op of every layer)."""
         return self.fixed + sum(float(cost.max()) for cost in self.costs)
+
+    def reference_latency(self, name="pfld_lite"):
+        """A hand-designed network's latency measured with this table (``meta.references_ms``), so a budget
+        can be a ratio to it that means the same on every machine."""
+        references = self.meta.get("references_ms") or {}
+        value = references.get(name) if isinstance(references, dict) else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+            raise LookupTableError(f"{self.source}: no {name} latency was measured with this table; give "
+                                   f"--target_latency in {self.unit}, or add one (lookup_table.py add-reference)")
+        return float(value)
 
     def cheapest_arch(self):
         return [layer.ops[int(cost.argmin())] for layer, cost in zip(self.search_space, self.costs)]
@@ -112,8 +116,8 @@ def validate(data, search_space, source):
         expected = layer_key(layer)
         for key, value in expected.items():
             got = entry.get(key)
-            if key == "input_shape" and got is not None:
-                got, value = list(got)[1:], value[1:]  # the batch size lives in meta
+            if key == "input_shape" and isinstance(got, list):
+                got, value = got[1:], value[1:]  # the batch size lives in meta
             if got != value:
                 fail(f"layer {i}: {key} is {entry.get(key)}, the search space has {expected[key]}")
         missing = [name for name in layer.ops if name not in entry.get("ops", {})]
@@ -127,13 +131,12 @@ def validate(data, search_space, source):
 def _is_cost(entry):
     """A stats dict whose median is a finite number >= 0 (JSON's Infinity and NaN are refused)."""
     value = entry.get("median") if isinstance(entry, dict) else None
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-
-
-def write_json(data, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value)) and value >= 0
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def format_table(table):
@@ -148,6 +151,17 @@ def format_table(table):
             lines.append(f"  {'*' if j == cheapest else ' '} {name:18s} {float(cost[j]):9.4f}")
     lines.append(f"cheapest model {table.min_latency():.4f} {table.unit}: {','.join(table.cheapest_arch())}")
     return "\n".join(lines)
+
+
+def machine_mismatch(table, machine):
+    """A line when the table records the machine it was timed on (CPU, flags, cores) and it is not this one:
+    two CPUs of one model name can time ops very differently."""
+    recorded = table.meta.get("machine")
+    if table.unit != "ms" or not isinstance(recorded, dict) or recorded == machine:
+        return None
+    differs = ", ".join(f"{key} {recorded.get(key)} here {machine.get(key)}" for key in machine
+                        if recorded.get(key) != machine.get(key))
+    return f"{table.source} was timed on another machine ({differs}); its latencies may not hold here"
 
 
 def runtime_mismatches(table, runtime, threads, cpu):

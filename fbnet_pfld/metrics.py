@@ -54,6 +54,7 @@ def landmark_metrics(pred, gt):
     """
     metrics = {}
     for name, errors in normalised_errors(pred, gt).items():
+        errors = np.where(np.isfinite(errors), errors, np.inf)  # a NaN answer is a failure, never a pass
         fr, auc = _failure_and_auc(errors, IO_THRESHOLD if name == "io" else BOX_THRESHOLD)
         metrics.update({f"nme_{name}": float(errors.mean()), f"fr_{name}": fr, f"auc_{name}": auc})
     return metrics

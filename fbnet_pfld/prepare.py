@@ -4,6 +4,8 @@ Sources:
   pts    a folder of images with 300-W style .pts files beside them (../shared/data/* holds these)
   jd106  the 106-point challenge's bbox_landmark.txt (name, x1 y1 x2 y2, 212 coordinates per line)
   wflw   WFLW annotation lists (196 coordinates, 4 box values, 6 attributes, image name per line)
+  csv    the facial-keypoints set's training_frames_keypoints.csv (YouTube-Faces frames; --images: the
+         training frames folder). Its test split repeats training frames: never use it for evaluation.
 
 Training faces are written as one context crop each (2x the landmark box, 224x224), which the
 dataset crops online with fresh jitter every epoch; ``--copies N`` writes N fixed 112x112 crops per
@@ -25,23 +27,25 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from fbnet_pfld.argtypes import non_negative_int
 from fbnet_pfld.blocks import INPUT_SIZE
 from fbnet_pfld.cli import Parser, exit_on_user_error
-from fbnet_pfld.dataset import (
+from fbnet_pfld.crops import (
     CONTEXT_SCALE,
     CONTEXT_SIZE,
     centred_crop_matrix,
     crop_face,
     face_crop_matrix,
     landmark_box,
-    read_image,
     warp_points,
-    write_list_file,
 )
+from fbnet_pfld.dataset import read_image, write_list_file
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.headpose import euler_angles
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+# Every still-image type OpenCV reads.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".jp2", ".pbm",
+                    ".pgm", ".ppm", ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic")
 
 class Face(NamedTuple):
     image: Path
@@ -134,11 +138,38 @@ def read_wflw(path, image_dir):
     return _read_annotation_lines(path, 196 + 4 + 6 + 1, parse)
 
 
+def read_keypoints_csv(path, image_dir):
+    """The facial-keypoints set's CSV (YouTube-Faces frames): a header line, then per frame its image name
+    and x0, y0, x1, y1, ... in pixels of that frame (68 points). Use its training CSV only: the official
+    test split repeats training frames."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: cannot read the keypoints CSV ({type(error).__name__})") from None
+    faces = []
+    for line_no, row in enumerate(rows[1:], 2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 5 or (len(row) - 1) % 2:
+            raise DataError(f"{path}:{line_no}: expected an image name and x, y pairs, got {len(row)} fields")
+        try:
+            points = np.array([float(v) for v in row[1:]]).reshape(-1, 2)
+        except ValueError as error:
+            raise DataError(f"{path}:{line_no}: {error}") from None
+        if not np.isfinite(points).all():
+            raise DataError(f"{path}:{line_no}: NaN or infinite coordinate")
+        faces.append(Face(Path(image_dir) / row[0], points, f"ytf_{Path(row[0]).stem}"))
+    return faces
+
+
 def read_source(source, path, image_dir=None):
     if source == "pts":
         return read_pts_folder(path)
     image_dir = Path(image_dir) if image_dir else Path(path).parent
-    return {"jd106": read_jd106, "wflw": read_wflw}[source](path, image_dir)
+    return {"jd106": read_jd106, "wflw": read_wflw, "csv": read_keypoints_csv}[source](path, image_dir)
 
 
 def train_crop_matrix(points, rng):
@@ -175,8 +206,9 @@ def make_crops(face, image, copies, rng, train, tries=20):
     return crops, skipped
 
 
-def prepare_split(faces, out_root, split, copies=0, seed=0):
-    """Write ``OUT/{split}_data/imgs/*.jpg`` and ``list.txt``; returns a summary dict."""
+def prepare_split(faces, out_root, split, copies=0, seed=0, append=False, source=None):
+    """Write ``OUT/{split}_data/imgs/*.jpg`` and ``list.txt`` (``append``: after the lines already there, to
+    gather several sources in one DATA_ROOT); returns a summary dict."""
     train = split == "train"
     folder = Path(out_root) / f"{split}_data"
     (folder / "imgs").mkdir(parents=True, exist_ok=True)
@@ -189,41 +221,75 @@ def prepare_split(faces, out_root, split, copies=0, seed=0):
             print(f"warning: {error} (skipped)", file=sys.stderr)
             skipped["unreadable image"] += 1
             continue
+        if np.ptp(face.points, axis=0).max() < 1.0:
+            print(f"warning: {face.name}: all points within one pixel (skipped)", file=sys.stderr)
+            skipped["points at one place"] += 1
+            continue
         crops, face_skips = make_crops(face, image, copies, rng, train)
         skipped.update(face_skips)
         for k, (crop, points) in enumerate(crops):
             relative = f"{split}_data/imgs/{face.name}__{k}.jpg"
             cv2.imwrite(str(Path(out_root) / relative), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
             rows.append((relative, points, euler_angles(points * crop.shape[0], crop.shape[0])))
+    if not rows:
+        reasons = ", ".join(f"{n} {r}" for r, n in skipped.items()) or "no faces given"
+        raise DataError(f"{source or split}: none of the {len(faces)} faces could be prepared ({reasons}); no "
+                        "list.txt written")
+    before = (folder / "list.txt").read_text() if append and (folder / "list.txt").is_file() else ""
     write_list_file(folder / "list.txt", rows)
+    if before:
+        (folder / "list.txt").write_text(before + (folder / "list.txt").read_text())
     return {"split": split, "faces_in": len(faces), "crops_out": len(rows), "skipped": dict(skipped)}
 
 
 def main(argv=None):
     parser = Parser(__doc__)
-    parser.add_argument("--source", choices=["pts", "jd106", "wflw"], default="pts")
+    parser.add_argument("--source", choices=["pts", "jd106", "wflw", "csv"], default="pts")
     parser.add_argument("--train", help="training faces: a .pts folder or an annotation file")
     parser.add_argument("--test", help="test faces: a .pts folder or an annotation file")
-    parser.add_argument("--images", help="image folder for jd106/wflw annotation files (default: beside them)")
+    parser.add_argument("--images", help="image folder for jd106/wflw/csv annotation files (default: beside them)")
     parser.add_argument("--out", required=True, help="DATA_ROOT to write")
-    parser.add_argument("--copies", type=int, default=0,
+    parser.add_argument("--copies", type=non_negative_int, default=0,
                         help="0: one context crop per training face, augmented online (default); "
                              "N: N fixed 112x112 augmented crops per face")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prefix", help="put NAME_ before every face's file name: the collection's name, which "
+                        "training's --source_weights draws by (faces68 uses helen_, ytf_)")
+    parser.add_argument("--append", action="store_true", help="add to the list.txt already in --out (several "
+                        "sources in one DATA_ROOT) instead of replacing it")
     args = parser.parse_args(argv)
     if not (args.train or args.test):
         parser.error("give --train and/or --test")
     exit_on_user_error(run_prepare, args)
 
 
+def point_count(faces, source):
+    """The one landmark count of a source's faces; a face with another count is refused by name."""
+    counts = Counter(len(face.points) for face in faces)
+    if not counts:
+        raise DataError(f"{source}: no faces found")
+    common = counts.most_common(1)[0][0]
+    odd = next((face for face in faces if len(face.points) != common), None)
+    if odd is not None:
+        raise DataError(f"{source}: {odd.name} has {len(odd.points)} points, the others {common}")
+    return common
+
+
 def run_prepare(args):
-    for split, path in (("train", args.train), ("test", args.test)):
-        if path:
-            summary = prepare_split(read_source(args.source, path, args.images), args.out, split, args.copies,
-                                    args.seed)
-            reasons = ", ".join(f"{n} {r}" for r, n in summary["skipped"].items()) or "none"
-            print(f"{split}: {summary['faces_in']} faces in, {summary['crops_out']} crops out, "
-                  f"skipped: {reasons} -> {Path(args.out) / f'{split}_data/list.txt'}")
+    splits = [(split, path, read_source(args.source, path, args.images))
+              for split, path in (("train", args.train), ("test", args.test)) if path]
+    if args.prefix:
+        splits = [(split, path, [face._replace(name=f"{args.prefix}_{face.name}") for face in faces])
+                  for split, path, faces in splits]
+    counts = {split: point_count(faces, path) for split, path, faces in splits}
+    if len(set(counts.values())) > 1:
+        raise DataError(f"--train has {counts['train']}-point faces, --test {counts['test']}-point ones: one "
+                        "model predicts one point scheme")
+    for split, path, faces in splits:
+        summary = prepare_split(faces, args.out, split, args.copies, args.seed, args.append, path)
+        reasons = ", ".join(f"{n} {r}" for r, n in summary["skipped"].items()) or "none"
+        print(f"{split}: {summary['faces_in']} faces in, {summary['crops_out']} crops out, "
+              f"skipped: {reasons} -> {Path(args.out) / f'{split}_data/list.txt'}")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,11 @@ class SearchObjective:
         if target is not None and target < table.min_latency():
             raise SearchError(f"{table.source}: no architecture fits the latency target {target:g} {table.unit}: "
                              f"the cheapest costs {table.min_latency():.4g}")
+        if target is not None and target > table.max_latency():
+            raise SearchError(f"{table.source}: the latency target {target:g} {table.unit} is above the costliest "
+                              f"architecture ({table.max_latency():.4g}): every choice fits, so the search would "
+                              f"feel no latency pressure; the table spans {table.min_latency():.4g} to "
+                              f"{table.max_latency():.4g}")
         self.table, self.mode, self.alpha, self.beta, self.target = table, mode, alpha, beta, target
         self.min_cost = table.min_latency()
         if self.min_cost <= 0:

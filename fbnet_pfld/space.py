@@ -4,11 +4,9 @@ under "search_space" in a lookup table, an arch.json, a checkpoint or export-ops
 in a lookup table is its shape (``layer_key``), so two layers of one shape share their measured costs.
 """
 
-import json
-from pathlib import Path
-
 from fbnet_pfld.blocks import LayerSpec, check_search_space
 from fbnet_pfld.errors import SearchSpaceError
+from fbnet_pfld.jsonfile import read_json
 
 
 def layer_key(layer):
@@ -42,10 +40,7 @@ def search_space_from_list(layers):
 def read_search_space(path):
     """The search space of a JSON file: a list of layers, or any object holding one under "search_space"
     (a lookup table, an arch.json, export-ops' manifest). Errors name the file."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SearchSpaceError(f"{path}: cannot read a search space ({error})") from None
+    data = read_json(path, SearchSpaceError, "search space")
     if isinstance(data, dict):
         if "search_space" not in data:
             raise SearchSpaceError(f"{path}: no \"search_space\" in this object")

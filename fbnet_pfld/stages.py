@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 
 from fbnet_pfld.archfile import read_arch, write_arch
+from fbnet_pfld.blocks import SEARCH_SPACE
 from fbnet_pfld.checkpoints import check_matches, load_checkpoint, load_landmark_model, load_state_dict, load_supernet
+from fbnet_pfld.crops import DEFAULT_JITTER
 from fbnet_pfld.dataset import (
-    DEFAULT_JITTER,
     load_datasets,
     make_loader,
     parse_source_weights,
@@ -21,12 +22,20 @@ from fbnet_pfld.dataset import (
 )
 from fbnet_pfld.detector import Calibration
 from fbnet_pfld.distributed import broadcast_parameters, max_rank_difference, wrap_model
-from fbnet_pfld.engine import Stage, StepExtras, evaluate, require_finite, run_epochs, train_weights
-from fbnet_pfld.errors import CheckpointError
+from fbnet_pfld.engine import (
+    Stage,
+    StepExtras,
+    claim_run_folder,
+    evaluate,
+    require_finite,
+    run_epochs,
+    train_weights,
+)
+from fbnet_pfld.errors import CheckpointError, DataError, SearchSpaceError
 from fbnet_pfld.fastpath import PATHS, choose_fastpath, landmark_step_factory, set_threads
-from fbnet_pfld.lookup_table import LookupTable, runtime_mismatches
+from fbnet_pfld.lookup_table import LookupTable, machine_mismatch, runtime_mismatches
 from fbnet_pfld.losses import get_loss
-from fbnet_pfld.machine import cpu_model
+from fbnet_pfld.machine import cpu_model, fingerprint
 from fbnet_pfld.models import Subnet, Supernet, auxiliary_net_for, build_landmark_network, check_arch
 from fbnet_pfld.recipe import WeightAverage, make_optimizer, make_scheduler
 from fbnet_pfld.search import SearchObjective, train_theta
@@ -40,7 +49,10 @@ class _LandmarkStage(Stage):
 
     def _setup(self, args, runtime, out_dir):
         self.args, self.runtime, self.out_dir = args, runtime, Path(out_dir)
+        aside = claim_run_folder(self.out_dir, args.resume, args.overwrite, runtime.is_main)
         self.log = get_logger(self.title, self.out_dir / "train.log" if runtime.is_main else None)
+        if aside:
+            self.log.info(f"--overwrite: the run that was in {self.out_dir} is now in {aside}")
         seed_everything(args.seed)
         set_threads(args, runtime.device)
         self.loss_fn = get_loss(args.loss)
@@ -98,6 +110,8 @@ class SearchStage(_LandmarkStage):
         held_out.augment = False
         self.eval_loader = make_loader(held_out, arch_idx, batch_size=args.batch_size, workers=args.workers)
         self.table = LookupTable.load(args.lut)  # the table names the search space it was built for
+        if getattr(args, "target_ratio", None) is not None:
+            args.target_latency = args.target_ratio * self.table.reference_latency("pfld_lite")
         self.supernet = Supernet(self.num_points, self.table.search_space).to(runtime.device)
         self.aux = auxiliary_net_for(self.supernet).to(runtime.device)
         self.objective = SearchObjective(self.table, args.mode, args.alpha, args.beta, args.target_latency)
@@ -120,6 +134,12 @@ class SearchStage(_LandmarkStage):
               f"{len(self.table.search_space)} searched layers), "
               f"objective {self.objective.describe()}, loss {self.args.loss}, {self.fast.describe()}, "
               f"{self.runtime.world_size} process(es) on {self.runtime.device}")
+        if getattr(self.args, "target_ratio", None) is not None:
+            self.log.info(f"budget: {self.args.target_ratio:g} x pfld_lite's {self.table.reference_latency():.4g} "
+                          f"{self.table.unit} = {self.args.target_latency:.4g} {self.table.unit}")
+        other_machine = machine_mismatch(self.table, fingerprint())
+        if other_machine:
+            self.log.warning(f"warning: {other_machine}")
         for difference in runtime_mismatches(self.table, self.args.deploy_runtime, 1, cpu_model()):
             self.log.warning(f"warning: {self.args.lut} was measured with {difference}; its latencies may rank "
                   "architectures differently on your deployment")
@@ -195,6 +215,15 @@ class SearchStage(_LandmarkStage):
 
     def plot(self, out_dir):
         plot_theta(self.history, self.supernet, Path(out_dir) / "theta.png")
+
+    def summary(self):
+        path = self.out_dir / "arch.json"
+        if not path.is_file():
+            return "no search epoch yet, so no arch.json"
+        arch, _ = read_arch(path)
+        return (f"chose {','.join(arch)} ({self.table.predict(arch):.4g} {self.table.unit} predicted"
+                f"{'' if self.args.target_latency is None else f', budget {self.args.target_latency:g}'}) "
+                f"in {path}")
 
     def describe(self, epoch, row):
         theta = "theta frozen (warm-up)" if math.isnan(row["theta_loss"]) else \
@@ -311,6 +340,9 @@ class RetrainStage(_LandmarkStage):
     def describe(self, epoch, row):
         return f"lr {row['lr']:.2e} loss {row['loss']:.5f} mse {row['mse']:.5f}"
 
+    def summary(self):
+        return f"trained {self.args.model}{'' if self.arch is None else ' ' + ','.join(self.arch)}"
+
 
 def load_teacher(path, num_points, device, fast):
     """A trained landmark network to distil from, frozen; refused when it predicts another point count."""
@@ -334,9 +366,12 @@ def build_models(args, num_points):
         if search_space not in (None, supernet.search_space):
             raise CheckpointError(f"{args.arch}: made in another search space than {args.supernet}'s")
         search_space = supernet.search_space
+    try:
+        check_arch(arch, search_space or SEARCH_SPACE)
+    except SearchSpaceError as error:
+        raise DataError(f"{args.arch or args.supernet}: {error}") from None
     if args.from_scratch:
         network = build_landmark_network("subnet", num_points, arch, search_space)
         return network, auxiliary_net_for(network), arch
-    check_arch(arch, search_space)
     return Subnet.from_supernet(supernet, arch), aux, arch
 

@@ -6,7 +6,7 @@ table predicts whole subnets. Every timing goes through ``deploy.time_onnx_files
 import ast
 import csv
 import datetime
-import json
+import math
 import platform
 import random
 import sys
@@ -21,12 +21,12 @@ from tqdm import tqdm
 from fbnet_pfld.blocks import INPUT_SIZE, SEARCH_SPACE, STEM_CHANNELS, TAP_SIZE, build_op, tap_channels
 from fbnet_pfld.deploy import LandmarksOnly, export_onnx, runtime_version, time_onnx_files
 from fbnet_pfld.errors import LookupTableError
-from fbnet_pfld.lookup_table import write_json
-from fbnet_pfld.machine import cpu_model
+from fbnet_pfld.jsonfile import read_json, write_json
+from fbnet_pfld.machine import cpu_model, fingerprint
 from fbnet_pfld.models import Subnet, count_macs
 from fbnet_pfld.space import layer_key, search_space_from_list, search_space_to_list
 
-DEFAULT_NUM_POINTS = 106
+DEFAULT_NUM_POINTS = 68  # the shipped data's; the head's FC is the only part that depends on it
 
 
 def make_meta(method, unit, threads=None, runtime=None, device=None, **extra):
@@ -141,9 +141,32 @@ def build_measured_table(threads=1, runs=4000, num_points=DEFAULT_NUM_POINTS, se
     if in_context:
         method += ", anchored in whole models (reference subnet and its single-layer swaps)"
     meta = make_meta(method, "ms", threads=threads, runtime=runtime_version(runtime), device=device,
-                     overhead_ms=overhead, num_points=num_points,
+                     overhead_ms=overhead, num_points=num_points, machine=fingerprint(),
                      fixed_parts={"stem": alone[(None, "fixed_stem")], "head": alone[(None, "fixed_head")]})
-    return make_table(meta, fixed, costs, search_space)
+    data = make_table(meta, fixed, costs, search_space)
+    data["meta"]["references_ms"] = reference_latencies(data, num_points, runtime, threads, runs)
+    return data
+
+
+def reference_latencies(data, num_points=DEFAULT_NUM_POINTS, runtime="onnxruntime", threads=1, runs=2000,
+                        names=("pfld_lite",)):
+    """Hand-designed networks' latencies in a table's terms: each is timed interleaved with the table's own
+    reference subnet (the first op of every layer) and scaled by how the table predicts that subnet, so a
+    budget given as a ratio to one of them means the same on every machine."""
+    from fbnet_pfld.lookup_table import LookupTable
+    from fbnet_pfld.models import build_landmark_network
+
+    table = LookupTable(data)
+    reference = [layer.ops[0] for layer in table.search_space]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = export_subnets([reference], num_points, table.search_space, tmp)
+        for name in names:
+            model = LandmarksOnly(build_landmark_network(name, num_points)).eval()
+            paths.append(export_onnx(model, (torch.rand(1, 3, INPUT_SIZE, INPUT_SIZE),), Path(tmp) / f"{name}.onnx",
+                                     ["input"], ["landmarks"]))
+        timed = [entry["median"] for entry in time_onnx_files(paths, runtime, threads, runs)]
+    scale = table.predict(reference) / timed[0]
+    return {name: ms * scale for name, ms in zip(names, timed[1:])}
 
 
 def _calibrate_in_context(alone, num_points, search_space, threads, runs, runtime, tmp):
@@ -207,11 +230,11 @@ def read_device_csv(csv_path):
 
 def import_measurements(manifest_path, csv_path, meta):
     """Table from a manifest and a CSV of ``file,median_ms[,p10_ms,p90_ms,runs]`` measured on a device."""
+    manifest = read_json(manifest_path, LookupTableError, "export-ops manifest")
     try:
-        manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
         search_space = search_space_from_list(manifest["search_space"])
         entries = [(e["file"], e["layer"], e["op"]) for e in manifest["entries"]]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise LookupTableError(f"{manifest_path}: not a manifest written by export-ops ({error})") from None
     measured = read_device_csv(csv_path)
     missing = [file for file, _, _ in entries if file not in measured]
@@ -232,22 +255,32 @@ def import_reference_lut(path, unit="ms", fixed_ms=None, search_space=SEARCH_SPA
     """Table from the reference's lut.txt: one Python-literal dict per line with op_name,
     op_data_shape = (w, h, c_in, c_out, stride) and op_latency; read with ast.literal_eval, never eval."""
     by_shape = {}
-    with open(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = ast.literal_eval(line.strip())
-                shape = tuple(int(v) for v in entry["op_data_shape"])
-                by_shape.setdefault(shape, {})[entry["op_name"]] = {"median": float(entry["op_latency"])}
-            except (ValueError, SyntaxError, KeyError, TypeError) as error:
-                raise LookupTableError(f"{path}:{line_no}: not a lut.txt entry ({error})") from None
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise LookupTableError(f"{path}: cannot read it as a lut.txt ({error})") from None
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = ast.literal_eval(line.strip())
+            shape = tuple(int(v) for v in entry["op_data_shape"])
+            latency = float(entry["op_latency"])
+        except (ValueError, SyntaxError, KeyError, TypeError, MemoryError, RecursionError) as error:
+            raise LookupTableError(f"{path}:{line_no}: not a lut.txt entry ({type(error).__name__})") from None
+        if not math.isfinite(latency) or latency < 0:
+            raise LookupTableError(f"{path}:{line_no}: op_latency {latency} is not a finite number >= 0")
+        if entry["op_name"] in by_shape.get(shape, {}):
+            raise LookupTableError(f"{path}:{line_no}: a second entry for {entry['op_name']} at {shape}")
+        by_shape.setdefault(shape, {})[entry["op_name"]] = {"median": latency}
     costs = []
     for i, layer in enumerate(search_space):
         shape = (layer.in_size, layer.in_size, layer.c_in, layer.c_out, layer.stride)
         if shape not in by_shape:
             raise LookupTableError(f"{path}: no entries for layer {i}, op_data_shape {shape}")
         costs.append(by_shape[shape])
+    if not any(entry["median"] > 0 for layer in costs for entry in layer.values()):
+        raise LookupTableError(f"{path}: every op_latency is 0; such a table cannot steer a search")
     note = None
     if fixed_ms is None:
         fixed_ms = 0.0

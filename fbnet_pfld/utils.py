@@ -100,10 +100,11 @@ def plot_curves(rows, columns, path, title, log_y=False):
     fig, axes = plt.subplots(1, len(columns), figsize=(max(7, 5 * len(columns)), 3.6), squeeze=False)
     epochs = [int(r["epoch"]) for r in rows]
     for ax, (panel, names) in zip(axes[0], columns.items()):
+        percent = panel.startswith("NME")  # logs keep NME as a fraction; people read it in %, as the logs print it
         for name in names:
             values = [float(r[name]) if r.get(name) not in ("", None) else np.nan for r in rows]
-            ax.plot(epochs, values, marker=".", label=name)
-        ax.set_title(panel)
+            ax.plot(epochs, [100 * v for v in values] if percent else values, marker=".", label=name)
+        ax.set_title(f"{panel} (%)" if percent else panel)
         ax.set_xlabel("epoch")
         if log_y:
             ax.set_yscale("log")

@@ -6,17 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fbnet_pfld.dataset import (
-    LandmarkDataset,
-    ShardedSampler,
-    crop_face,
-    face_crop_matrix,
-    hflip,
-    parse_list_file,
-    split_weight_arch,
-    warp_points,
-    write_list_file,
-)
+from fbnet_pfld.crops import crop_face, face_crop_matrix, hflip, warp_points
+from fbnet_pfld.dataset import LandmarkDataset, ShardedSampler, parse_list_file, split_weight_arch, write_list_file
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.headpose import euler_angles
 from fbnet_pfld.metrics import landmark_metrics
@@ -203,7 +194,8 @@ def test_nme_for_unknown_point_count_is_box_only():
 
 
 def test_split_is_disjoint_repeatable_and_keeps_copies_together(tmp_path):
-    names = [(f"face{i}__{k}.png", np.full((3, 2), 0.5), (0, 0, 0)) for i in range(50) for k in range(3)]
+    points = np.array([[0.3, 0.4], [0.6, 0.4], [0.5, 0.7]])
+    names = [(f"face{i}__{k}.png", points, (0, 0, 0)) for i in range(50) for k in range(3)]
     samples = parse_list_file(write_dataset(tmp_path, names))
     weight, arch = split_weight_arch(samples, 0.2, seed=3)
     assert set(weight).isdisjoint(arch) and len(weight) + len(arch) == len(samples)

@@ -9,7 +9,8 @@ import torch
 from conftest import ROOT
 
 import predict
-from fbnet_pfld.dataset import INPUT_SIZE, centred_crop_matrix, landmark_box, warp_points
+from fbnet_pfld.crops import centred_crop_matrix, landmark_box, warp_points
+from fbnet_pfld.dataset import INPUT_SIZE
 from fbnet_pfld.deploy import export_onnx
 from fbnet_pfld.detector import Calibration, detect_faces
 from fbnet_pfld.points import flip_permutation

@@ -17,7 +17,8 @@ from pathlib import Path
 from fbnet_pfld.checkpoints import landmark_network_from_state, load_checkpoint, save_checkpoint, slim
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.engine import LAST
-from fbnet_pfld.exporting import export_landmark_model, export_mnn, parity_images
+from fbnet_pfld.errors import DeployError
+from fbnet_pfld.exporting import PARITY_TOLERANCE, export_landmark_model, export_mnn, parity_failed, parity_images
 from fbnet_pfld.utils import plot_curves, read_csv_rows, training_summary
 from sweep import warmup_folder
 
@@ -74,6 +75,10 @@ def release_model(folder, out, name, images):
     network = landmark_network_from_state(state, folder / LAST)
     report = export_landmark_model(network, out / f"{name}.onnx", images)
     mnn = export_mnn(network, out / f"{name}.onnx", images)
+    for made in (report, mnn):
+        if parity_failed(made["max_abs_diff"]):
+            raise DeployError(f"{made['output']}: differs from {folder / LAST} by {made['max_abs_diff']} (parity "
+                              f"gate {PARITY_TOLERANCE:g}): not released")
     print(f"{name}: {report['output']} {report['size_bytes'] / 1024:.0f} KB, parity {report['max_abs_diff']:.1e}; "
           f"{mnn['output']} {mnn['size_bytes'] / 1024:.0f} KB, parity {mnn['max_abs_diff']:.1e}")
 
