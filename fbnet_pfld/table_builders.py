@@ -270,15 +270,8 @@ def import_reference_lut(path, unit="ms", fixed_ms=None, search_space=SEARCH_SPA
             raise LookupTableError(f"{path}:{line_no}: not a lut.txt entry ({type(error).__name__})") from None
         if not math.isfinite(latency) or latency < 0:
             raise LookupTableError(f"{path}:{line_no}: op_latency {latency} is not a finite number >= 0")
-        if entry["op_name"] in by_shape.get(shape, {}):
-            raise LookupTableError(f"{path}:{line_no}: a second entry for {entry['op_name']} at {shape}")
-        by_shape.setdefault(shape, {})[entry["op_name"]] = {"median": latency}
-    costs = []
-    for i, layer in enumerate(search_space):
-        shape = (layer.in_size, layer.in_size, layer.c_in, layer.c_out, layer.stride)
-        if shape not in by_shape:
-            raise LookupTableError(f"{path}: no entries for layer {i}, op_data_shape {shape}")
-        costs.append(by_shape[shape])
+        by_shape.setdefault(shape, {}).setdefault(entry["op_name"], []).append((latency, line_no))
+    costs = _lut_costs(by_shape, search_space, path)
     if not any(entry["median"] > 0 for layer in costs for entry in layer.values()):
         raise LookupTableError(f"{path}: every op_latency is 0; such a table cannot steer a search")
     note = None
@@ -289,6 +282,25 @@ def import_reference_lut(path, unit="ms", fixed_ms=None, search_space=SEARCH_SPA
         print(f"warning: {note} (give --fixed_ms to set it)", file=sys.stderr)
     meta = make_meta(f"import of reference lut.txt {Path(path).name}", unit, note=note)
     return make_table(meta, {"median": fixed_ms}, costs, search_space)
+
+
+def _lut_costs(by_shape, search_space, path):
+    """Per-layer costs from lut.txt entries keyed by shape. Layers of one shape repeat their entries in
+    order (the k-th entry of an op at a shape is the k-th such layer's); one entry serves them all; any
+    other count is refused, naming the line."""
+    shapes = [(layer.in_size, layer.in_size, layer.c_in, layer.c_out, layer.stride) for layer in search_space]
+    costs = []
+    for i, shape in enumerate(shapes):
+        if shape not in by_shape:
+            raise LookupTableError(f"{path}: no entries for layer {i}, op_data_shape {shape}")
+        rank, layers_of_shape = shapes[:i].count(shape), shapes.count(shape)
+        costs.append({})
+        for name, entries in by_shape[shape].items():
+            if len(entries) not in (1, layers_of_shape):
+                raise LookupTableError(f"{path}:{entries[-1][1]}: {name} at {shape} appears {len(entries)} times; "
+                                       f"the search space has {layers_of_shape} layer(s) of that shape")
+            costs[i][name] = {"median": entries[rank if len(entries) > 1 else 0][0]}
+    return costs
 
 
 def spearman(a, b):

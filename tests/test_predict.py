@@ -13,11 +13,13 @@ from fbnet_pfld.crops import centred_crop_matrix, landmark_box, warp_points
 from fbnet_pfld.dataset import INPUT_SIZE
 from fbnet_pfld.deploy import export_onnx
 from fbnet_pfld.detector import Calibration, detect_faces
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker, LandmarkPredictor
 from fbnet_pfld.points import flip_permutation
 from fbnet_pfld.prepare import read_pts
 
 SHARED = ROOT.parent / "shared" / "data"
-CALIBRATION = Calibration.load(predict.DEFAULT_CALIBRATION)
+CALIBRATION = Calibration.load(DEFAULT_CALIBRATION)
 
 
 class ConstantLandmarks(torch.nn.Module):
@@ -112,13 +114,13 @@ def test_no_face_and_broken_images(tmp_path):
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 200, 3), 127, np.uint8))
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     model = onnx_of(ConstantLandmarks(np.full((68, 2), 0.5)), tmp_path / "m.onnx")
-    with pytest.raises(SystemExit, match="2 of 2 image"):
+    with pytest.raises(SystemExit, match="1 of 2 image"):  # the broken one; the face-less one is not a failure
         predict.main([str(tmp_path), "--model", str(model), "--out", str(tmp_path / "out")])
-    landmarker = predict.FaceLandmarker(predict.LandmarkPredictor(model))
-    with pytest.raises(predict.NoFaceError, match="blank.png: no face found"):
-        predict.predict_image(landmarker, CALIBRATION, tmp_path / "blank.png")
-    with pytest.raises(predict.DataError, match="broken.jpg: cannot read image"):
-        predict.predict_image(landmarker, CALIBRATION, tmp_path / "broken.jpg", box=[0, 0, 50, 50])
+    assert json.loads((tmp_path / "out" / "blank_png.json").read_text())["faces"] == []
+    landmarker = Landmarker(model)
+    assert predict.predict_image(landmarker, tmp_path / "blank.png")[1] == []
+    with pytest.raises(DataError, match="broken.jpg: cannot read image"):
+        predict.predict_image(landmarker, tmp_path / "broken.jpg", box=[0, 0, 50, 50])
 
 
 def moving_disc_video(path, frames=24, size=(320, 240)):
@@ -172,7 +174,7 @@ def test_flip_maps_the_mirrored_answer_back(tmp_path):
     # A model that does not look at the image: the flipped answer is the mean of c and c mirrored back.
     constant = np.random.default_rng(1).uniform(0.1, 0.9, (68, 2))
     model = onnx_of(ConstantLandmarks(constant), tmp_path / "constant.onnx")
-    flipped = predict.LandmarkPredictor(model, flip=True)(crops).reshape(3, 68, 2)
+    flipped = LandmarkPredictor(model, flip=True)(crops).reshape(3, 68, 2)
     for i, j in [(0, 16), (36, 45), (48, 54), (30, 30)]:  # jaw ends, outer eye corners, mouth corners, nose tip
         expected = (constant[i] + [1 - constant[j, 0], constant[j, 1]]) / 2
         assert np.allclose(flipped[:, i], expected, atol=1e-5)
@@ -181,8 +183,8 @@ def test_flip_maps_the_mirrored_answer_back(tmp_path):
     image = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
     cv2.circle(image, (30, 70), 9, (255, 255, 255), -1)
     oracle = onnx_of(BrightSpot(symmetric_ring()), tmp_path / "oracle.onnx")
-    plain = predict.LandmarkPredictor(oracle)([image])
-    assert np.abs(predict.LandmarkPredictor(oracle, flip=True)([image]) - plain).max() < 1e-4
+    plain = LandmarkPredictor(oracle)([image])
+    assert np.abs(LandmarkPredictor(oracle, flip=True)([image]) - plain).max() < 1e-4
     assert np.abs(plain.reshape(68, 2).mean(0) - [30.5 / INPUT_SIZE, 70.5 / INPUT_SIZE]).max() < 0.02
 
 
@@ -193,15 +195,15 @@ def test_flip_works_for_the_98_and_106_point_orders(tmp_path, num_points, pairs)
     constant = np.random.default_rng(2).uniform(0.1, 0.9, (num_points, 2))
     model = onnx_of(ConstantLandmarks(constant), tmp_path / f"constant{num_points}.onnx")
     crop = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
-    flipped = predict.LandmarkPredictor(model, flip=True)([crop]).reshape(num_points, 2)
+    flipped = LandmarkPredictor(model, flip=True)([crop]).reshape(num_points, 2)
     for i, j in pairs:
         assert np.allclose(flipped[i], (constant[i] + [1 - constant[j, 0], constant[j, 1]]) / 2, atol=1e-5)
 
 
 def test_flip_without_a_point_map_is_one_clear_error(tmp_path):
     model = onnx_of(ConstantLandmarks(np.full((5, 2), 0.5)), tmp_path / "five.onnx")
-    with pytest.raises(predict.DataError, match="five.onnx: --flip needs a left/right map.*this model has 5"):
-        predict.LandmarkPredictor(model, flip=True)
+    with pytest.raises(DataError, match="five.onnx: --flip needs a left/right map.*this model has 5"):
+        LandmarkPredictor(model, flip=True)
     cv2.imwrite(str(tmp_path / "face.png"), np.full((200, 200, 3), 127, np.uint8))
     with pytest.raises(SystemExit) as exit_info:
         predict.main([str(tmp_path / "face.png"), "--model", str(model), "--flip", "--box", "10", "10", "90", "90",

@@ -280,8 +280,8 @@ CASES = {
         "layers", {"a": 1}))), "lut.json"),
     "table extra layer": (lambda c: search(c, None, table_with(c, "d7", lambda d: d["layers"].append(
         d["layers"][-1]))), "lut.json"),
-    "lut.txt duplicate entry": (lambda c: (lookup_table.main, ["import-lut", str(write_text(
-        fresh(c, "l4") / "lut.txt", LUT_LINE + LUT_LINE)), "--out", str(fresh(c, "l4") / "o.json")]), "lut.txt:2"),
+    "lut.txt entry repeated more than its layers": (lambda c: (lookup_table.main, ["import-lut", str(write_text(
+        fresh(c, "l4") / "lut.txt", LUT_LINE * 3)), "--out", str(fresh(c, "l4") / "o.json")]), "lut.txt:3"),
     "lut.txt all zero": (lambda c: (lookup_table.main, ["import-lut", str(write_text(
         fresh(c, "l5") / "lut.txt", zero_lut())), "--out", str(fresh(c, "l5") / "o.json")]), "lut.txt"),
     "lut.txt negative latency": (lambda c: (lookup_table.main, ["import-lut", str(write_text(
