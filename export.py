@@ -36,6 +36,7 @@ def run_export(args):
         if Path(given).resolve() in outputs:
             raise DeployError(f"--output {args.output} would overwrite the input {given}: choose another name")
     model, state = load_landmark_model(args.resume)
+    print(provenance(args.resume, state))
     if args.supernet and state["model_type"] == "subnet":
         chosen = load_checkpoint(args.supernet, ("arch",))["arch"]
         if chosen != state["arch"]:
@@ -55,6 +56,20 @@ def run_export(args):
         failed |= args.mnn_weights == "fp32" and parity_failed(mnn["max_abs_diff"])
     if failed:
         sys.exit(f"error: {args.output}: parity check failed (> {PARITY_TOLERANCE})")
+
+
+def provenance(path, state):
+    """Which epoch a checkpoint holds and how it was picked: the last epoch is the honest model; the lowest
+    test NME was chosen on the test split, so its figure is not a test result."""
+    epoch, total = state.get("epoch"), (state.get("args") or {}).get("epochs")
+    metrics, best = state.get("metrics") or {}, state.get("best_nme")
+    where = f"{path}: {state['model_type']}, epoch {epoch} of {total}"
+    if epoch is not None and total is not None and epoch + 1 == total:
+        return f"{where} (the last epoch of its run)"
+    if best is not None and metrics and best == metrics.get("nme_io", metrics.get("nme_box")):
+        return (f"{where}; warning: the epoch of lowest test NME, chosen on the test split, so its NME is not a "
+                "test result; export checkpoint_last.pth for an unbiased model")
+    return f"{where} (an unfinished run)"
 
 
 def main(argv=None):

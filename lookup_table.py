@@ -134,10 +134,10 @@ def _add_reference(args):
     table = LookupTable.load(args.lut)
     if table.unit != "ms":
         raise LookupTableError(f"{args.lut}: a reference latency needs a table in ms, this one is in {table.unit}")
-    table.data["meta"]["references_ms"] = tb.reference_latencies(
+    table.data["meta"]["references"] = tb.reference_latencies(
         table.data, table.meta.get("num_points") or tb.DEFAULT_NUM_POINTS, args.runtime, args.threads, args.runs)
     table.save(args.lut)
-    print(f"{args.lut}: pfld_lite {table.data['meta']['references_ms']['pfld_lite']:.4g} ms in this table's terms "
+    print(f"{args.lut}: pfld_lite {table.data['meta']['references']['pfld_lite']:.4g} ms in this table's terms "
           f"(budgets: supernet_train.py --target_ratio R)")
 
 

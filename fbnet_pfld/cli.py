@@ -19,8 +19,15 @@ from fbnet_pfld.recipe import add_recipe_args
 USER_ERRORS = (UserError, OSError)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The module docstring as written, and every flag's default in --help."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and every flag's default in --help (unless it has none, or its help
+    already says it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".strip()
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,6 +37,12 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, description=None, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(description=description, **kwargs)
+
+    def format_help(self):
+        for action in self._actions:  # a flag without help text still shows its default
+            if action.help is None and action.option_strings and action.default not in (None, False):
+                action.help = "(default: %(default)s)"
+        return super().format_help()
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")

@@ -70,9 +70,9 @@ class LookupTable:
         return self.fixed + sum(float(cost.max()) for cost in self.costs)
 
     def reference_latency(self, name="pfld_lite"):
-        """A hand-designed network's latency measured with this table (``meta.references_ms``), so a budget
-        can be a ratio to it that means the same on every machine."""
-        references = self.meta.get("references_ms") or {}
+        """A hand-designed network's cost in this table's unit (``meta.references``: timed with the table, or
+        its multiply-adds in a FLOPs table), so a budget can be a ratio to it that means the same anywhere."""
+        references = self.meta.get("references") or {}
         value = references.get(name) if isinstance(references, dict) else None
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
             raise LookupTableError(f"{self.source}: no {name} latency was measured with this table; give "

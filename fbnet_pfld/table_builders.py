@@ -23,7 +23,7 @@ from fbnet_pfld.deploy import LandmarksOnly, export_onnx, runtime_version, time_
 from fbnet_pfld.errors import LookupTableError
 from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.machine import cpu_model, fingerprint
-from fbnet_pfld.models import Subnet, count_macs
+from fbnet_pfld.models import Subnet, build_landmark_network, count_macs
 from fbnet_pfld.space import layer_key, search_space_from_list, search_space_to_list
 
 DEFAULT_NUM_POINTS = 68  # the shipped data's; the head's FC is the only part that depends on it
@@ -87,7 +87,8 @@ def build_flops_table(num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
     arch = [layer.ops[0] for layer in search_space]
     total = count_macs(Subnet(arch, num_points, search_space)) / 1e6
     fixed = total - sum(costs[i][name]["median"] for i, name in enumerate(arch))
-    meta = make_meta("flops", "MMAC", num_points=num_points, runtime=f"torch {torch.__version__} FLOP counter")
+    meta = make_meta("flops", "MMAC", num_points=num_points, runtime=f"torch {torch.__version__} FLOP counter",
+                     references={"pfld_lite": count_macs(build_landmark_network("pfld_lite", num_points)) / 1e6})
     return make_table(meta, {"median": fixed}, costs, search_space)
 
 
@@ -144,7 +145,7 @@ def build_measured_table(threads=1, runs=4000, num_points=DEFAULT_NUM_POINTS, se
                      overhead_ms=overhead, num_points=num_points, machine=fingerprint(),
                      fixed_parts={"stem": alone[(None, "fixed_stem")], "head": alone[(None, "fixed_head")]})
     data = make_table(meta, fixed, costs, search_space)
-    data["meta"]["references_ms"] = reference_latencies(data, num_points, runtime, threads, runs)
+    data["meta"]["references"] = reference_latencies(data, num_points, runtime, threads, runs)
     return data
 
 
@@ -154,7 +155,6 @@ def reference_latencies(data, num_points=DEFAULT_NUM_POINTS, runtime="onnxruntim
     reference subnet (the first op of every layer) and scaled by how the table predicts that subnet, so a
     budget given as a ratio to one of them means the same on every machine."""
     from fbnet_pfld.lookup_table import LookupTable
-    from fbnet_pfld.models import build_landmark_network
 
     table = LookupTable(data)
     reference = [layer.ops[0] for layer in table.search_space]
