@@ -6,34 +6,26 @@ import argparse
 import math
 
 
+def _number(text, convert, minimum, what):
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+    return value
+
+
 def positive_int(text):
-    """argparse type: an integer >= 1 (counts of threads, runs, points, architectures)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
-def non_negative_float(text):
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
+    """An integer >= 1 (counts of threads, runs, points, architectures)."""
+    return _number(text, int, 1, "an integer >= 1")
 
 
 def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+    """An integer >= 0."""
+    return _number(text, int, 0, "an integer >= 0")
+
+
+def non_negative_float(text):
+    """A finite number >= 0."""
+    return _number(text, float, 0, "a finite number >= 0")
