@@ -34,7 +34,7 @@ from fbnet_pfld.deploy import RUNTIMES
 from fbnet_pfld.errors import LookupTableError
 from fbnet_pfld.jsonfile import write_json
 from fbnet_pfld.lookup_table import UNITS, LookupTable, format_table
-from fbnet_pfld.machine import cpu_model
+from fbnet_pfld.machine import cpu_model, fingerprint
 from fbnet_pfld.space import read_search_space, search_space_to_list
 
 
@@ -136,6 +136,7 @@ def _add_reference(args):
         raise LookupTableError(f"{args.lut}: a reference latency needs a table in ms, this one is in {table.unit}")
     table.data["meta"]["references"] = tb.reference_latencies(
         table.data, table.meta.get("num_points") or tb.DEFAULT_NUM_POINTS, args.runtime, args.threads, args.runs)
+    table.data["meta"]["references_machine"] = fingerprint()  # best the machine the table was timed on
     table.save(args.lut)
     print(f"{args.lut}: pfld_lite {table.data['meta']['references']['pfld_lite']:.4g} ms in this table's terms "
           f"(budgets: supernet_train.py --target_ratio R)")

@@ -128,6 +128,10 @@ class Stage:
     def load_state(self, state):
         raise NotImplementedError
 
+    def resume_may_change(self, state):
+        """Flags a resume may change because they have not acted yet (e.g. a budget during warm-up)."""
+        return ()
+
     def wrap(self, runtime):
         """Wrap the networks for DataParallel/DDP once the weights are final."""
 
@@ -168,11 +172,12 @@ RESUME_MAY_CHANGE = {"resume", "stop_after", "snapshot", "overwrite", "workers",
                      "data_root"}
 
 
-def check_same_flags(saved, current, path):
+def check_same_flags(saved, current, path, may_change=()):
     """Refuse a resume whose flags would change the run (a longer --epochs, another --lr, ...), naming the
-    first flag; exactness is the point of --resume. Flags the checkpoint does not record are not checked."""
+    first flag; exactness is the point of --resume. Flags the checkpoint does not record are not checked,
+    nor ``may_change``: what the stage says cannot have acted yet."""
     for name, value in sorted(current.items()):
-        if name in RESUME_MAY_CHANGE or name not in saved or saved[name] == value:
+        if name in RESUME_MAY_CHANGE or name in may_change or name not in saved or saved[name] == value:
             continue
         raise CheckpointError(f"{path}: was trained with --{name} {saved[name]}, this run asks for {value}; a "
                               f"resumed run keeps its flags (start a new run with --overwrite to change them)")
@@ -182,7 +187,7 @@ def resume_stage(stage, path, log):
     """Load a checkpoint_last.pth into ``stage``; returns (start epoch, best NME, the saved RNG state)."""
     resumed = load_checkpoint(path, RESUME_KEYS[stage.kind])
     stage.check_resume(resumed, path)
-    check_same_flags(resumed.get("args", {}), vars(stage.args), path)
+    check_same_flags(resumed.get("args", {}), vars(stage.args), path, stage.resume_may_change(resumed))
     stage.load_state(resumed)
     log.info(f"resumed from {path} after epoch {resumed['epoch']}")
     return resumed["epoch"] + 1, resumed["best_nme"], resumed["rng"]

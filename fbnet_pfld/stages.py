@@ -147,6 +147,13 @@ class SearchStage(_LandmarkStage):
     def check_resume(self, state, path):
         check_matches(state, path, self.num_points, search_space=self.supernet.search_space)
 
+    def resume_may_change(self, state):
+        """The latency objective has not acted while theta was frozen: a shared warm-up (the sweep's) may be
+        resumed with any budget."""
+        if state["epoch"] + 1 <= state.get("args", {}).get("warmup_epochs", 0):
+            return ("target_latency", "target_ratio", "mode", "alpha", "beta")
+        return ()
+
     def load_state(self, state):
         load_state_dict(self.supernet, state["supernet"], self.args.resume)
         load_state_dict(self.aux, state["aux"], self.args.resume)

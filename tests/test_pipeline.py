@@ -74,7 +74,8 @@ def test_edited_arch_json_and_baseline_recipe(searched, tmp_path):
     (tmp_path / "bad.json").write_text('{"arch": ["mb_k3_res"]}')
     with pytest.raises(SystemExit, match="architecture has 1 ops but the search space has 5"):
         retrain.main(["--data_root", str(root), "--supernet", str(snapshot / "supernet/checkpoint_best.pth"),
-                      "--arch", str(tmp_path / "bad.json"), "--snapshot", str(tmp_path), "--epochs", "1", *FAST])
+                      "--arch", str(tmp_path / "bad.json"), "--snapshot", str(tmp_path / "bad"), "--epochs", "1",
+                      *FAST])
 
 
 @pytest.mark.parametrize("make", [lambda: Subnet(["gh_k3", "sep_k5", "mb_k3_e2_res_se", "mb_k5_res", "gh_k5"], 98),

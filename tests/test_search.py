@@ -121,8 +121,9 @@ def test_checkpoints_never_unpickle_code(tmp_path):
 
     path = tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps({"epoch": Exploit()}))
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="holds code or objects a checkpoint must not") as error:
         load_checkpoint(path)
+    assert "weights_only=False" not in str(error.value)  # never the advice to turn the check off
 
 
 def test_mul_mode_never_gives_nan(flops_lut):
