@@ -84,7 +84,7 @@ def test_a_table_from_another_runtime_warns(tmp_path):
 
 def test_mnn_paths_never_import_the_phone_home_module(tmp_path):
     """MNN.tools pip-installs a logging SDK and sends a usage log when imported: never import it."""
-    code = ("import sys; sys.path.insert(0, '.'); import torch, export; from models import Subnet; "
+    code = ("import sys; sys.path.insert(0, '.'); import torch, export; from fbnet_pfld.models import Subnet; "
             "m = Subnet(['gh_k3'] * 2 + ['gh_k5'] * 3, 68).eval(); i = export.parity_images(count=2); "
             f"export.export_landmark_model(m, r'{tmp_path}/m.onnx', i); export.export_mnn(m, r'{tmp_path}/m.onnx', i); "
             "bad = [n for n in sys.modules if n.startswith(('MNN.tools', 'aliyun'))]; print(bad); "

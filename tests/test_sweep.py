@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import sweep
+from fbnet_pfld.errors import SearchError
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.models import Supernet
 from fbnet_pfld.search import SearchObjective, most_probable_within
@@ -28,11 +29,11 @@ def theta_gradient(objective, supernet, x):
     return torch.cat([t.grad.flatten() for t in supernet.arch_parameters()])
 
 
-def test_a_budget_above_the_costliest_architecture_leaves_theta_alone(table):
+def test_a_budget_at_the_costliest_architecture_leaves_theta_alone(table):
     torch.manual_seed(0)
     supernet, x = Supernet(68), torch.rand(2, 3, 112, 112)
     free = SearchObjective(table, "add", 0.0, 0.6)
-    roomy = SearchObjective(table, "target", 20.0, target=table.max_latency() * 1.01)
+    roomy = SearchObjective(table, "target", 20.0, target=table.max_latency())
     torch.manual_seed(1)
     expected = theta_gradient(free, supernet, x)
     torch.manual_seed(1)
@@ -41,6 +42,8 @@ def test_a_budget_above_the_costliest_architecture_leaves_theta_alone(table):
     tight = SearchObjective(table, "target", 20.0, target=table.min_latency())
     torch.manual_seed(1)
     assert not torch.allclose(theta_gradient(tight, supernet, x), expected, atol=1e-6)
+    with pytest.raises(SearchError, match="above the costliest"):  # no pressure at all: refused, not run
+        SearchObjective(table, "target", 20.0, target=table.max_latency() * 1.01)
 
 
 def latency_descent(objective, table, steps=60, lr=0.5):

@@ -280,7 +280,7 @@ def publish(table, result, out=None):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out + ".md").write_text(table + "\n")
         Path(out + ".json").write_text(json.dumps(result, indent=1) + "\n")
-        if result.get("rows") and "ort_1thread_ms" in result["rows"][0]:
+        if isinstance(result, dict) and result.get("rows") and "ort_1thread_ms" in result["rows"][0]:
             Path(out + ".headline.md").write_text(headline(result) + "\n")
 
 
