@@ -12,7 +12,7 @@ from fbnet_pfld.distributed import setup_runtime, teardown_runtime
 from fbnet_pfld.errors import UserError
 from fbnet_pfld.fastpath import add_fastpath_args
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
-from fbnet_pfld.recipe import add_recipe_args
+from fbnet_pfld.recipe import DEFAULT_OCCLUSION, add_recipe_args
 
 # What a user's input or environment can cause: the project's own errors, and the file system's (a full disk,
 # a folder without write permission: OSError names the file). Anything else is a bug and keeps its traceback.
@@ -62,8 +62,8 @@ def add_common_args(parser, default_batch=128):
                         "training crops take (default: dataset.CropJitter's, wider than yuface's)")
     parser.add_argument("--augment_scale", type=float, default=1.0, help="multiplies the training crops' shift, "
                         "scale and rotation spread")
-    parser.add_argument("--occlusion", type=float, default=0.0, help="probability of a random rectangle hiding "
-                        "part of a training face")
+    parser.add_argument("--occlusion", type=float, default=DEFAULT_OCCLUSION, help="probability of a random "
+                        "rectangle hiding part of a training face")
     parser.add_argument("--source_weights", help="draw training faces by collection, by file-name prefix: "
                         "'helen=3,ytf=1' (default: each face once an epoch)")
     parser.add_argument("--workers", type=int, default=2)
@@ -86,7 +86,7 @@ def check_common_args(parser, args):
         parser.error("--workers must be >= 0 and --stop_after >= 1")
     for name in ("lr", "weight_decay", "augment_scale", "ema"):
         value = getattr(args, name)
-        if not math.isfinite(value) or value < 0:
+        if value is not None and (not math.isfinite(value) or value < 0):
             parser.error(f"--{name} must be a finite number >= 0, got {value}")
     if args.ema >= 1 or not 0 <= args.occlusion <= 1 or args.lr_warmup < 0:
         parser.error("--ema must be below 1, --occlusion in [0, 1] and --lr_warmup >= 0")

@@ -106,8 +106,9 @@ def plot(curves, thresholds, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name, curve in curves.items():
-        ax.plot([m for m, _ in curve], [v for _, v in curve], label=name, linewidth=1.2)
+    for k, (name, curve) in enumerate(curves.items()):  # ten colours, then the same ten dashed
+        ax.plot([m for m, _ in curve], [v for _, v in curve], label=name, linewidth=1.2,
+                linestyle="-" if k < 10 else "--")
     for nme in thresholds:
         ax.axhline(nme, color="grey", linewidth=0.6, linestyle=":")
     finite = [v for curve in curves.values() for _, v in curve if math.isfinite(v)]
