@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from fbnet_pfld.utils import CSVLog, flatness, training_summary
 
 FIELDS = ["epoch", "nme_io", "fr_io", "nme_box", "seconds"]
@@ -54,3 +56,44 @@ def test_release_puts_fine_tunes_of_different_lengths_on_one_epoch_axis(tmp_path
     assert [r["epoch"] for r in rows] == [0, 1, 2]
     assert math.isclose(rows[1]["subnet"], 20) and math.isclose(rows[1]["pfld_lite"], 25)  # in percent
     assert "pfld_lite" not in rows[2]  # the shorter run simply ends
+
+
+def test_a_full_disk_during_a_save_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from fbnet_pfld import checkpoints
+    from fbnet_pfld.errors import CheckpointError
+
+    path = tmp_path / "checkpoint_last.pth"
+    checkpoints.save_checkpoint({"epoch": 1, "w": torch.ones(2)}, path)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.torch, "save", no_space)
+    with pytest.raises(CheckpointError, match="checkpoint_last.pth: cannot write the checkpoint \\(No space"):
+        checkpoints.save_checkpoint({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert checkpoints.load_checkpoint(path)["epoch"] == 1 and not list(tmp_path.glob("*.tmp"))
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_nan_prediction_is_a_failure_never_a_pass():
+    import numpy as np
+
+    from fbnet_pfld.metrics import landmark_metrics
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((4, 136))
+    metrics = landmark_metrics(np.full_like(truth, np.nan), truth)
+    assert metrics["fr_io"] == 1.0 and metrics["auc_io"] == 0.0 and not np.isfinite(metrics["nme_io"])
