@@ -82,7 +82,7 @@ def test_every_run_ends_with_one_line_saying_what_it_did(root, flops, tmp_path):
 def test_help_shows_the_defaults(capsys):
     with pytest.raises(SystemExit):
         retrain.main(["--help"])
-    assert "(default: 128)" in capsys.readouterr().out
+    assert "(default: 64)" in capsys.readouterr().out  # --batch_size, which has no help text of its own
 
 
 def test_export_says_which_epoch_it_holds(root, tmp_path, capsys):
