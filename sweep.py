@@ -22,6 +22,7 @@ import numpy as np
 import retrain
 import supernet_train
 from fbnet_pfld.archfile import read_arch, write_arch
+from fbnet_pfld.argtypes import non_negative_int, positive_int
 from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model, load_supernet
 from fbnet_pfld.cli import Parser, exit_on_user_error, run_to_end
 from fbnet_pfld.dataset import load_test_set, make_loader
@@ -222,18 +223,18 @@ def parse_args(argv=None):
     parser.add_argument("--data_root", default="data/faces68")
     parser.add_argument("--lut", default="data/lut_x86_ort.json")
     parser.add_argument("--out", default="runs/sweep")
-    parser.add_argument("--budgets", type=int, default=3, help="budgets spread between cheapest and costliest")
+    parser.add_argument("--budgets", type=positive_int, default=3, help="budgets spread between cheapest and costliest")
     parser.add_argument("--targets", type=float, nargs="+", help="explicit budgets (the table's unit)")
-    parser.add_argument("--randoms", type=int, default=3, help="random controls per budget")
+    parser.add_argument("--randoms", type=non_negative_int, default=3, help="random controls per budget")
     parser.add_argument("--baselines", nargs="*", default=["pfld_lite"], help="hand-designed networks to add")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--search_epochs", type=int, default=10)
-    parser.add_argument("--finetune_epochs", type=int, default=15)
-    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--warmup", type=non_negative_int, default=5)
+    parser.add_argument("--search_epochs", type=positive_int, default=10)
+    parser.add_argument("--finetune_epochs", type=positive_int, default=15)
+    parser.add_argument("--batch_size", type=positive_int, default=64)
     parser.add_argument("--loss", choices=list(LOSSES), default=DEFAULT_LOSS, help="training loss (losses.py)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=non_negative_int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--runs", type=int, default=2000, help="timed calls per model")
+    parser.add_argument("--runs", type=positive_int, default=2000, help="timed calls per model")
     return parser.parse_args(argv)
 
 

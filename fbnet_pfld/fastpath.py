@@ -20,6 +20,7 @@ import torch
 
 from fbnet_pfld.argtypes import positive_int
 from fbnet_pfld.blocks import INPUT_SIZE
+from fbnet_pfld.jsonfile import write_json
 from fbnet_pfld.machine import fingerprint, usable_cores
 
 CACHE_ENV = "FBNET_PFLD_CACHE"
@@ -156,12 +157,8 @@ def read_cache(path):
 
 
 def write_cache(path, entries):
-    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_json(entries, path)
     except OSError:
         pass  # a read-only home only costs a new measurement next time
 

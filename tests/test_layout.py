@@ -94,6 +94,6 @@ def test_small_functions_and_modules():
 
 def test_every_python_file_is_named_in_the_docs():
     docs = (ROOT / "README.md").read_text() + "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
-    missing = [str(p.relative_to(ROOT)) for p in project_files()
-               if p.name != "__init__.py" and p.name not in docs]
+    files = [*project_files(), *sorted((ROOT / "tests").glob("*.py"))]
+    missing = [str(p.relative_to(ROOT)) for p in files if p.name != "__init__.py" and p.name not in docs]
     assert not missing, f"not named in README.md or docs/: {missing}"

@@ -33,7 +33,7 @@ from fbnet_pfld.deploy import MnnSession, OrtSession, random_feeds, runtime_vers
 from fbnet_pfld.detector import hog_available, hog_faces
 from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import export_landmark_model, parity_images
-from fbnet_pfld.landmarker import DEFAULT_CALIBRATION
+from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, open_model
 from fbnet_pfld.machine import cpu_model
 from fbnet_pfld.metrics import landmark_metrics, normalised_errors
 from fbnet_pfld.models import count_macs, count_parameters
@@ -130,6 +130,7 @@ def load_entries(specs, workdir):
         if path.suffix == ".onnx":
             if not path.is_file():
                 raise DeployError(f"{path}: no such ONNX file")
+            open_model(path)  # a model that does not take 112x112 crops is refused here, as predict.py refuses it
             entries.append((name, path, None))
             continue
         model, _ = load_landmark_model(path)

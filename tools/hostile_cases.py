@@ -13,9 +13,11 @@ import lookup_table
 import predict
 import retrain
 import supernet_train
+import sweep
 from fbnet_pfld import prepare
 from fbnet_pfld.blocks import SEARCH_SPACE
 from fbnet_pfld.space import search_space_to_list
+from tools import benchmark
 from tools.hostile_fixtures import (
     FAST,
     LUT_LINE,
@@ -314,6 +316,8 @@ CASES = {
     "predict box enormous": (lambda c: predict_with(c, "--box", "0", "0", "1e30", "1e30"), "--box"),
     "predict model of another input size": (lambda c: predict_with(c, model=onnx_with_input(c, "o64", 64)),
                                             "other.onnx"),
+    "benchmark model of another input size": (lambda c: (benchmark.main, [str(onnx_with_input(c, "b64", 64)),
+                                                                           "--runs", "5"]), "other.onnx"),
     "predict model is a text .mnn": (lambda c: predict_with(c, model=write_text(fresh(c, "m1") / "m.mnn", "hi")),
                                      "m.mnn"),
     "predict refine negative": (lambda c: predict_with(c, "--refine", "-1"), "--refine"),
@@ -326,6 +330,9 @@ CASES = {
         fresh(c, "j3") / "cal.json", json.dumps({"detector": "yuface", "offset": ["0.1", 0], "side_scale": 1.0,
                                                  "jitter": {"shift": 0.1, "scale": 0.1, "rotate": 30}})))),
         "cal.json"),
+    "sweep with no budget to measure": (lambda c: (sweep.main, ["--data_root", str(c["root"]), "--lut", str(c["lut"]),
+                                                                "--budgets", "0", "--out", str(fresh(c, "sw"))]),
+                                        "--budgets"),
     # budgets
     "target above the costliest": (lambda c: search(c, None, None, "--target_latency", "1e6"), "costliest"),
     "target ratio without a reference": (lambda c: search(c, None, table_with(c, "r0", lambda d: d["meta"].pop(
