@@ -104,7 +104,7 @@ class GhostModule(nn.Module):
 class OpSpec(NamedTuple):
     """How to build one candidate: block kind, kernel, expansion, dilation, eSE."""
 
-    kind: str  # "mb", "sep", "ghost" or "skip" (the identity: lets a search drop a layer, so choose depth)
+    kind: str  # "mb", "sep", "ghost", "conv" or "skip" (the identity: lets a search drop a layer, so choose depth)
     kernel: int
     expand: int = 1
     dilation: int = 1
@@ -122,6 +122,13 @@ CANDIDATE_OPS = {
     "mb_k5_e2_res": OpSpec("mb", 5, expand=2),
     "mb_k5_res_se": OpSpec("mb", 5, se=True),
     "mb_k5_e2_res_se": OpSpec("mb", 5, expand=2, se=True),
+    "mb_k3_e3_res": OpSpec("mb", 3, expand=3),
+    "mb_k5_e3_res": OpSpec("mb", 5, expand=3),
+    "mb_k3_e6_res": OpSpec("mb", 3, expand=6),
+    "mb_k5_e6_res": OpSpec("mb", 5, expand=6),
+    "mb_k3_e3_res_se": OpSpec("mb", 3, expand=3, se=True),
+    "mb_k5_e3_res_se": OpSpec("mb", 5, expand=3, se=True),
+    "conv_k3": OpSpec("conv", 3),
     "sep_k3": OpSpec("sep", 3),
     "sep_k5": OpSpec("sep", 5),
     "gh_k3": OpSpec("ghost", 3),
@@ -130,18 +137,84 @@ CANDIDATE_OPS = {
 }
 
 
+WIDTH_MARK = "@"  # a candidate of a layer that chooses its width is named "op@width", e.g. "mb_k3_e3_res@24"
+
+
 class LayerSpec(NamedTuple):
-    """One searched layer: its input shape, output channels, stride and candidate op names."""
+    """One searched layer: its input shape, output channels, stride and candidate op names.
+
+    With ``widths``, the layer also chooses its output channels among them (``c_out`` is the widest) and
+    its candidates are every op at every width. Without, a layer with ``c_in == c_out`` keeps the width
+    it is given (a stage's later layers follow its first), any other outputs ``c_out``. ``c_in`` is the
+    widest input; a narrower one comes from a previous layer's choice."""
 
     c_in: int
     c_out: int
     stride: int
     in_size: int
     ops: tuple
+    widths: tuple = ()
 
     @property
     def out_size(self):
         return (self.in_size - 1) // self.stride + 1
+
+    @property
+    def candidates(self):
+        """The names an architecture picks from at this layer (ops, or op@width for every width)."""
+        if not self.widths:
+            return tuple(self.ops)
+        return tuple(f"{op}{WIDTH_MARK}{width}" for width in self.widths for op in self.ops)
+
+    def output_width(self, candidate, in_width):
+        """Channels this layer gives for ``candidate`` when it is given ``in_width``."""
+        if self.widths:
+            return int(candidate.rsplit(WIDTH_MARK, 1)[1])
+        return in_width if self.c_in == self.c_out else self.c_out
+
+
+def candidate_op(candidate):
+    """The op name of a candidate (``mb_k3_res@24`` -> ``mb_k3_res``)."""
+    return candidate.split(WIDTH_MARK, 1)[0]
+
+
+def has_widths(search_space):
+    return any(layer.widths for layer in search_space)
+
+
+def width_choices(search_space):
+    """Per layer, the input widths it can be given (sorted), then the last layer's output widths: what the
+    search's latency expects over."""
+    choices, widths = [], [search_space[0].c_in]
+    for layer in search_space:
+        choices.append(widths)
+        widths = sorted({layer.output_width(name, width) for width in widths for name in layer.candidates})
+    return choices + [widths]
+
+
+def narrowest_arch(search_space):
+    """Per layer the first candidate of the narrowest width: every layer's output is then its narrowest."""
+    return [min(layer.candidates, key=lambda name, layer=layer: layer.output_width(name, 0) if layer.widths else 0)
+            for layer in search_space]
+
+
+def head_taps(search_space):
+    """The searched layers whose outputs the head reads, as (layer index, place among the head's inputs:
+    0 the last layer, 1 the 14 x 14 tap, 2 the 56 x 56 one), for the taps a searched layer gives."""
+    taps = [(len(search_space) - 1, 0), (last_layer_at(search_space, TAP_SIZE), 1)]
+    if STEM_EXITS[(search_space[0].c_in, search_space[0].in_size)] == 0:
+        taps.append((last_layer_at(search_space, Y1_SIZE), 2))
+    return [(index, place) for index, place in taps if index >= 0]
+
+
+def concrete_space(arch, search_space):
+    """The fixed-width layers of one architecture of a space (one op each): what its subnet is built from."""
+    layers, width = [], search_space[0].c_in
+    for name, layer in zip(arch, search_space):
+        out = layer.output_width(name, width)
+        layers.append(LayerSpec(width, out, layer.stride, layer.in_size, (candidate_op(name),)))
+        width = out
+    return layers
 
 
 SHALLOW_OPS = ("mb_k3_res", "mb_k3_e2_res", "mb_k3_res_d3", "mb_k5_res", "mb_k5_e2_res",
@@ -158,25 +231,38 @@ SEARCH_SPACE = [
 ]
 
 
-# Where a search space may start: after the stem's first conv (16 x 56 x 56), after its PeleeNet branches
-# (16 x 28 x 28) or after its MB block (32 x 14 x 14, the reference's and the default). The stem runs only as
-# far as the first searched layer starts, so a space can search the stem's compute too.
-STEM_EXITS = {(STEM_CHANNELS, INPUT_SIZE // 2): 1, (STEM_CHANNELS, INPUT_SIZE // 4): 2,
+# Where a search space may start: at the image (the space is then the whole network), after the stem's first
+# conv (16 x 56 x 56), after its PeleeNet branches (16 x 28 x 28) or after its MB block (32 x 14 x 14, the
+# reference's and the default). The stem runs only as far as the first searched layer starts, so a space can
+# search the stem's compute too.
+STEM_EXITS = {(3, INPUT_SIZE): 0, (STEM_CHANNELS, INPUT_SIZE // 2): 1, (STEM_CHANNELS, INPUT_SIZE // 4): 2,
               (2 * STEM_CHANNELS, INPUT_SIZE // 8): 3}
+Y1_SIZE = INPUT_SIZE // 2  # the head pools a 56 x 56 feature (y1): the stem's first conv, or the last searched one
 FEATURE_SIZE = INPUT_SIZE // 4  # the auxiliary net reads the last 28 x 28 feature
 TAP_SIZE = INPUT_SIZE // 8  # the head pools the last 14 x 14 feature (y2) ...
 HEAD_INPUT_SIZE = INPUT_SIZE // 16  # ... and y1 to 7 x 7 and concatenates the last layer's output
 
 
-def _check_layer(i, layer):
+def _check_layer(i, layer, in_widths):
     if layer.stride not in (1, 2) or layer.c_out < 1:
         raise SearchSpaceError(f"layer {i}: stride must be 1 or 2 and c_out >= 1")
     unknown = [name for name in layer.ops if name not in CANDIDATE_OPS]
     if not layer.ops or unknown or len(set(layer.ops)) != len(layer.ops):
         raise SearchSpaceError(f"layer {i}: ops must be distinct names from CANDIDATE_OPS"
                          f"{' (unknown: ' + ', '.join(unknown) + ')' if unknown else ''}")
-    if "skip" in layer.ops and (layer.stride != 1 or layer.c_in != layer.c_out):
-        raise SearchSpaceError(f"layer {i}: 'skip' needs stride 1 and c_in == c_out")
+    if layer.widths and (len(set(layer.widths)) != len(layer.widths) or min(layer.widths) < 1
+                         or max(layer.widths) != layer.c_out):
+        raise SearchSpaceError(f"layer {i}: widths must be distinct positive channel counts, the widest equal to "
+                               f"c_out ({layer.c_out}); got {list(layer.widths)}")
+    if "skip" in layer.ops and (layer.stride != 1 or layer.c_in != layer.c_out or layer.widths):
+        raise SearchSpaceError(f"layer {i}: 'skip' is a residual op: it needs stride 1 and the same width in and "
+                               "out (no widths of its own)")
+    out_widths = {layer.output_width(name, w) for w in in_widths for name in layer.candidates}
+    for name in layer.ops:
+        if CANDIDATE_OPS[name].kind == "ghost" and any(w % 2 for w in out_widths):
+            odd = sorted(w for w in out_widths if w % 2)
+            raise SearchSpaceError(f"layer {i}: {name} splits its output in two groups, so every width must be "
+                                   f"even; this layer can give {', '.join(map(str, odd))}")
 
 
 def check_search_space(search_space):
@@ -190,12 +276,13 @@ def check_search_space(search_space):
         exits = ", ".join(f"{c} x {size} x {size}" for c, size in STEM_EXITS)
         raise SearchSpaceError(f"layer 0: takes {first.c_in} x {first.in_size} x {first.in_size}, but the stem gives "
                          f"one of {exits}")
-    channels, size = first.c_in, first.in_size
+    channels, size, widths = first.c_in, first.in_size, [first.c_in]
     for i, layer in enumerate(search_space):
         if (layer.c_in, layer.in_size) != (channels, size):
             raise SearchSpaceError(f"layer {i}: takes {layer.c_in} x {layer.in_size} x {layer.in_size}, but the "
                              f"layer before gives {channels} x {size} x {size}")
-        _check_layer(i, layer)
+        _check_layer(i, layer, widths)
+        widths = sorted({layer.output_width(name, w) for w in widths for name in layer.candidates})
         channels, size = layer.c_out, layer.out_size
     if size != HEAD_INPUT_SIZE:
         raise SearchSpaceError(f"the last layer gives {size} x {size}; the head needs "
@@ -220,6 +307,8 @@ def build_op(name, layer):
     if name not in CANDIDATE_OPS:
         raise KeyError(f"unknown candidate op {name!r}; known: {', '.join(sorted(CANDIDATE_OPS))}")
     spec = CANDIDATE_OPS[name]
+    if spec.kind == "conv":
+        return conv_bn(layer.c_in, layer.c_out, spec.kernel, layer.stride)
     if spec.kind == "mb":
         return MBBlock(layer.c_in, layer.c_out, spec.kernel, layer.stride, layer.c_in * spec.expand,
                        layer.in_size, dilation=spec.dilation, se=spec.se)
@@ -235,14 +324,16 @@ def build_op(name, layer):
 class PeleeStem(nn.Module):
     """PeleeNet stem plus a fixed MB block: 3x112x112 -> y1 16x56x56, feature 16x28x28, 32x14x14.
 
-    ``stages`` (1 to 3) stops it early, after the first conv or the branches, when the searched layers start
-    there; it then returns None for the parts it did not compute (the network takes them from its layers)."""
+    ``stages`` (0 to 3) stops it early, before anything (a whole-network space), after the first conv or the
+    branches, when the searched layers start there; it then returns None for the parts it did not compute
+    (the network takes them from its layers)."""
 
     def __init__(self, stages=3):
         super().__init__()
         c = STEM_CHANNELS
         self.stages = stages
-        self.conv1 = conv_bn(3, c, 3, 2)
+        if stages >= 1:
+            self.conv1 = conv_bn(3, c, 3, 2)
         if stages >= 2:
             self.branch_a = nn.Sequential(conv_bn(c, c, 1), conv_bn(c, c, 3, 2, groups=c), conv_bn(c, c, 1))
             self.branch_b = nn.MaxPool2d(2, 2)
@@ -251,6 +342,8 @@ class PeleeStem(nn.Module):
             self.block = MBBlock(c, 2 * c, 3, 2, mid=2 * c, in_size=28)
 
     def forward(self, x):
+        if self.stages == 0:
+            return None, None, x
         y1 = self.conv1(x)
         if self.stages == 1:
             return y1, None, y1

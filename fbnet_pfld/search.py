@@ -98,27 +98,29 @@ class _Partial(NamedTuple):
     cost: float
     log_probability: float
     ops: tuple
+    width: int  # channels the partial architecture ends in: the next layer's cost depends on it
 
 
 def most_probable_within(log_probabilities, table, budget):
     """Exact most probable architecture with ``table.predict(arch) <= budget``.
 
-    Keeps, layer by layer, only the partial architectures that no other beats on both cost and
-    probability (a Pareto front), which stays small; then takes the most probable complete one
-    within budget. Raises ValueError when even the cheapest architecture is over the budget."""
+    Keeps, layer by layer and for each width the partial architectures end in, only those that no other
+    beats on both cost and probability (a Pareto front), which stays small; then takes the most probable
+    complete one within budget. Raises SearchError when even the cheapest architecture is over the budget."""
     if table.min_latency() > budget:
         raise SearchError(f"no architecture fits {budget:g} {table.unit}: the cheapest costs "
                          f"{table.min_latency():.4g}")
-    front = [_Partial(table.fixed, 0.0, ())]
+    front = [_Partial(table.fixed, 0.0, (), table.search_space[0].c_in)]
     for i, (layer, log_p) in enumerate(zip(table.search_space, log_probabilities)):
-        candidates = [_Partial(p.cost + table.op_cost(i, name), p.log_probability + float(lp), p.ops + (name,))
-                      for p in front for name, lp in zip(layer.ops, log_p)]
+        candidates = [_Partial(p.cost + table.op_cost(i, name, p.width), p.log_probability + float(lp),
+                               p.ops + (name,), layer.output_width(name, p.width))
+                      for p in front for name, lp in zip(layer.candidates, log_p)]
         candidates.sort(key=lambda p: (p.cost, -p.log_probability))
-        front, best = [], -math.inf
+        front, best = [], {}
         for p in candidates:
-            if p.log_probability > best and p.cost <= budget:
+            if p.log_probability > best.get(p.width, -math.inf) and p.cost <= budget:
                 front.append(p)
-                best = p.log_probability
+                best[p.width] = p.log_probability
     return list(max(front, key=lambda p: p.log_probability).ops)
 
 

@@ -16,7 +16,8 @@ def layer_key(layer):
 
 def search_space_to_list(search_space):
     """The search space as JSON-able dicts, stored in checkpoints so they outlive edits of blocks.py."""
-    return [dict(layer._asdict(), ops=list(layer.ops)) for layer in search_space]
+    lists = [dict(layer._asdict(), ops=list(layer.ops), widths=list(layer.widths)) for layer in search_space]
+    return [{key: value for key, value in layer.items() if key != "widths" or value} for layer in lists]
 
 
 def search_space_from_list(layers):
@@ -25,16 +26,23 @@ def search_space_from_list(layers):
     if not isinstance(layers, list):
         raise SearchSpaceError("a search space is a list of layers")
     space = []
+    numeric = LayerSpec._fields[:4]
     for i, layer in enumerate(layers):
-        numbers = [layer.get(key) for key in LayerSpec._fields[:-1]] if isinstance(layer, dict) else []
-        if not isinstance(layer, dict) or set(layer) != set(LayerSpec._fields) or \
-                not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers) or \
+        numbers = [layer.get(key) for key in numeric] if isinstance(layer, dict) else []
+        widths = layer.get("widths", []) if isinstance(layer, dict) else None
+        if not isinstance(layer, dict) or not set(numeric) | {"ops"} <= set(layer) <= set(LayerSpec._fields) or \
+                not all(_is_int(v) for v in numbers) or not isinstance(widths, list) or \
+                not all(_is_int(w) for w in widths) or \
                 not isinstance(layer["ops"], list) or not all(isinstance(name, str) for name in layer["ops"]):
-            raise SearchSpaceError(f"layer {i}: needs integers {', '.join(LayerSpec._fields[:-1])} and a list of "
-                                   "op names 'ops', nothing else")
-        space.append(LayerSpec(**dict(layer, ops=tuple(layer["ops"]))))
+            raise SearchSpaceError(f"layer {i}: needs integers {', '.join(numeric)}, a list of op names 'ops' and "
+                                   "optionally a list of integer 'widths', nothing else")
+        space.append(LayerSpec(**dict(layer, ops=tuple(layer["ops"]), widths=tuple(widths))))
     check_search_space(space)
     return space
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def read_search_space(path):

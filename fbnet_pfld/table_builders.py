@@ -18,12 +18,24 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from fbnet_pfld.blocks import INPUT_SIZE, SEARCH_SPACE, STEM_CHANNELS, TAP_SIZE, build_op, tap_channels
+from fbnet_pfld.blocks import (
+    INPUT_SIZE,
+    SEARCH_SPACE,
+    TAP_SIZE,
+    Y1_SIZE,
+    LayerSpec,
+    build_op,
+    candidate_op,
+    has_widths,
+    head_taps,
+    narrowest_arch,
+    width_choices,
+)
 from fbnet_pfld.deploy import LandmarksOnly, export_onnx, runtime_version, time_onnx_files
 from fbnet_pfld.errors import LookupTableError
 from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.machine import cpu_model, fingerprint
-from fbnet_pfld.models import Subnet, build_landmark_network, count_macs
+from fbnet_pfld.models import PFLDHead, Subnet, build_landmark_network, count_macs
 from fbnet_pfld.space import layer_key, search_space_from_list, search_space_to_list
 
 DEFAULT_NUM_POINTS = 68  # the shipped data's; the head's FC is the only part that depends on it
@@ -36,10 +48,18 @@ def make_meta(method, unit, threads=None, runtime=None, device=None, **extra):
 
 
 def make_table(meta, fixed, costs, search_space=SEARCH_SPACE):
-    """Assemble table data from the fixed part's stats and ``costs[layer][op] -> stats``."""
-    return {"meta": meta, "search_space": search_space_to_list(search_space), "fixed": fixed,
-            "layers": [dict(layer_key(layer), ops={name: costs[i][name] for name in layer.ops if name in costs[i]})
-                       for i, layer in enumerate(search_space)]}
+    """Assemble table data from the fixed part's stats and ``costs[layer]``: ``(input width, candidate) ->
+    stats`` (or ``candidate -> stats`` where a layer's input width is fixed)."""
+    layers = []
+    for i, (layer, widths) in enumerate(zip(search_space, width_choices(search_space))):
+        ops = {}
+        for name in layer.candidates:
+            if len(widths) > 1:
+                ops[name] = {"by_input": {str(w): costs[i][(w, name)] for w in widths if (w, name) in costs[i]}}
+            elif (widths[0], name) in costs[i] or name in costs[i]:
+                ops[name] = costs[i].get((widths[0], name), costs[i].get(name))
+        layers.append(dict(layer_key(layer), ops=ops))
+    return {"meta": meta, "search_space": search_space_to_list(search_space), "fixed": fixed, "layers": layers}
 
 
 class _Stem(nn.Module):
@@ -54,42 +74,80 @@ class _Stem(nn.Module):
         return y1, out
 
 
+def _head_part(widths, num_points):
+    """The head at input widths (last layer, 14 x 14 tap, 56 x 56 tap) with example inputs."""
+    sizes = (INPUT_SIZE // 16, TAP_SIZE, Y1_SIZE)
+    inputs = tuple(torch.rand(1, width, size, size) for width, size in zip(widths, sizes))
+    return PFLDHead(widths[0], widths[1], num_points, widths[2]).eval(), inputs
+
+
 def fixed_parts(num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
-    """(name, module, example inputs) of the fixed stem and head, which every subnet shares."""
-    subnet = Subnet([layer.ops[0] for layer in search_space], num_points, search_space).eval()
-    last = search_space[-1]
-    y3 = torch.rand(1, last.c_out, last.out_size, last.out_size)
-    y2 = torch.rand(1, tap_channels(search_space, TAP_SIZE), TAP_SIZE, TAP_SIZE)
-    y1 = torch.rand(1, STEM_CHANNELS, INPUT_SIZE // 2, INPUT_SIZE // 2)
+    """(name, module, example inputs) of the stem and of the head at its narrowest inputs, which every
+    subnet has (a wider head's extra cost is its tap layers', ``head_variants``)."""
+    subnet = Subnet(narrowest_arch(search_space), num_points, search_space).eval()
+    head, inputs = _head_part(subnet.head.widths, num_points)
     return [("fixed_stem", _Stem(subnet), (torch.rand(1, 3, INPUT_SIZE, INPUT_SIZE),)),
-            ("fixed_head", subnet.head, (y3, y2, y1))]
+            ("fixed_head", head, inputs)]
+
+
+def head_variants(num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
+    """(tap layer, its output width, head module, inputs) for every wider output a head-feeding layer can
+    give, the other inputs narrowest: its cost minus the narrowest head's is charged to that layer."""
+    narrow = Subnet(narrowest_arch(search_space), num_points, search_space).head.widths
+    outputs = width_choices(search_space)
+    for index, place in head_taps(search_space):
+        for width in outputs[index + 1][1:]:
+            widths = tuple(width if k == place else w for k, w in enumerate(narrow))
+            yield (index, width, *_head_part(widths, num_points))
+
+
+def charge_head(costs, increments, search_space):
+    """Add each wider head's extra cost (``increments[(layer, width)]``) to the candidates of that layer that
+    give that width, so the table stays a sum over layers of costs that follow input and output widths."""
+    for (index, width), extra in increments.items():
+        layer = search_space[index]
+        for (in_width, name), stats in costs[index].items():
+            if layer.output_width(name, in_width) == width:
+                costs[index][(in_width, name)] = {k: v + extra if k in ("median", "p10", "p90") else v
+                                                  for k, v in stats.items()}
 
 
 def candidate_parts(search_space=SEARCH_SPACE):
-    """(layer index, op name, module, example input) of every candidate."""
-    for i, layer in enumerate(search_space):
-        for name in layer.ops:
-            x = torch.rand(1, layer.c_in, layer.in_size, layer.in_size)
-            yield i, name, build_op(name, layer).eval(), (x,)
+    """(layer index, input width, candidate, module, example input) of every candidate at every input width
+    the space can give its layer."""
+    for i, (layer, widths) in enumerate(zip(search_space, width_choices(search_space))):
+        for width in widths:
+            for name in layer.candidates:
+                narrow = LayerSpec(width, layer.output_width(name, width), layer.stride, layer.in_size,
+                                   (candidate_op(name),))
+                x = torch.rand(1, width, layer.in_size, layer.in_size)
+                yield i, width, name, build_op(candidate_op(name), narrow).eval(), (x,)
 
 
 def all_parts(num_points, search_space):
-    """The fixed parts (layer None) and every candidate, as (layer, name, module, inputs)."""
-    fixed = [(None, name, module, inputs) for name, module, inputs in fixed_parts(num_points, search_space)]
+    """The fixed parts (layer None) and every candidate, as (layer, input width, name, module, inputs)."""
+    fixed = [(None, None, name, module, inputs) for name, module, inputs in fixed_parts(num_points, search_space)]
     return fixed + list(candidate_parts(search_space))
 
 
 def build_flops_table(num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
     """Multiply-adds (millions) of every candidate and of the fixed part: no device needed."""
     costs = [dict() for _ in search_space]
-    for i, name, module, (x,) in candidate_parts(search_space):
-        costs[i][name] = {"median": count_macs(module, tuple(x.shape)) / 1e6}
-    arch = [layer.ops[0] for layer in search_space]
+    for i, width, name, module, (x,) in candidate_parts(search_space):
+        costs[i][(width, name)] = {"median": count_macs(module, tuple(x.shape)) / 1e6}
+    narrow_head, inputs = fixed_parts(num_points, search_space)[1][1:]
+    head_macs = count_macs(narrow_head, inputs=inputs) / 1e6
+    charge_head(costs, {(index, width): (count_macs(head, inputs=inputs) / 1e6 - head_macs)
+                        for index, width, head, inputs in head_variants(num_points, search_space)}, search_space)
+    arch = narrowest_arch(search_space)
     total = count_macs(Subnet(arch, num_points, search_space)) / 1e6
-    fixed = total - sum(costs[i][name]["median"] for i, name in enumerate(arch))
+    width, ops = search_space[0].c_in, 0.0
+    for i, (name, layer) in enumerate(zip(arch, search_space)):
+        ops += costs[i][(width, name)]["median"]
+        width = layer.output_width(name, width)
     meta = make_meta("flops", "MMAC", num_points=num_points, runtime=f"torch {torch.__version__} FLOP counter",
                      references={"pfld_lite": count_macs(build_landmark_network("pfld_lite", num_points)) / 1e6})
-    return make_table(meta, {"median": fixed}, costs, search_space)
+    return make_table(meta, {"median": total - ops}, costs, search_space)
 
 
 def export_part(module, inputs, path, simplify=False):
@@ -123,17 +181,14 @@ def build_measured_table(threads=1, runs=4000, num_points=DEFAULT_NUM_POINTS, se
     ``cost(l, op) = alone(l, ref) + T(swap l to op) - T(ref)``, ``fixed = T(ref) - sum alone(l, ref)``.
     Ops cost more inside a network than alone (caches, fusions); on the development machine alone-only
     tables ranked random subnets at Spearman 0.67, so the calibration is what makes ``check`` pass."""
+    in_context = in_context and not has_widths(search_space)
     with tempfile.TemporaryDirectory() as tmp:
         parts = all_parts(num_points, search_space)
-        paths = [_overhead_model(Path(tmp) / "overhead.onnx")]
-        paths += [export_part(module, inputs, Path(tmp) / f"{layer}_{name}.onnx")
-                  for layer, name, module, inputs in tqdm(parts, desc="exporting ops", unit="op")]
-        timed = time_onnx_files(paths, runtime, threads, runs)
-        overhead = timed[0]["median"]
-        alone = {(layer, name): dict(entry, **{k: max(0.0, entry[k] - overhead) for k in ("median", "p10", "p90")})
-                 for (layer, name, _, _), entry in zip(parts, timed[1:])}
-        costs = [{name: alone[(i, name)] for name in layer.ops} for i, layer in enumerate(search_space)]
-        fixed = {k: alone[(None, "fixed_stem")][k] + alone[(None, "fixed_head")][k] + overhead
+        overhead, alone, increments = _time_alone(parts, list(head_variants(num_points, search_space)),
+                                                  runtime, threads, runs, tmp)
+        costs = [{key[1:]: stats for key, stats in alone.items() if key[0] == i} for i in range(len(search_space))]
+        charge_head(costs, increments, search_space)
+        fixed = {k: alone[(None, None, "fixed_stem")][k] + alone[(None, None, "fixed_head")][k] + overhead
                  for k in ("median", "p10", "p90")}
         if in_context:
             fixed, costs = _calibrate_in_context(alone, num_points, search_space, threads, runs, runtime, tmp)
@@ -143,10 +198,28 @@ def build_measured_table(threads=1, runs=4000, num_points=DEFAULT_NUM_POINTS, se
         method += ", anchored in whole models (reference subnet and its single-layer swaps)"
     meta = make_meta(method, "ms", threads=threads, runtime=runtime_version(runtime), device=device,
                      overhead_ms=overhead, num_points=num_points, machine=fingerprint(),
-                     fixed_parts={"stem": alone[(None, "fixed_stem")], "head": alone[(None, "fixed_head")]})
+                     fixed_parts={"stem": alone[(None, None, "fixed_stem")], "head": alone[(None, None, "fixed_head")]})
     data = make_table(meta, fixed, costs, search_space)
     data["meta"]["references"] = reference_latencies(data, num_points, runtime, threads, runs)
     return data
+
+
+def _time_alone(parts, variants, runtime, threads, runs, tmp):
+    """(per-call overhead, ``(layer, input width, name) -> stats`` less that overhead, and each wider head's
+    extra cost ``(tap layer, width) -> ms``), all timed interleaved."""
+    paths = [_overhead_model(Path(tmp) / "overhead.onnx")]
+    paths += [export_part(module, inputs, Path(tmp) / f"{layer}_{width}_{name}.onnx")
+              for layer, width, name, module, inputs in tqdm(parts, desc="exporting ops", unit="op")]
+    paths += [export_part(head, inputs, Path(tmp) / f"head_{index}_{width}.onnx")
+              for index, width, head, inputs in variants]
+    timed = time_onnx_files(paths, runtime, threads, runs)
+    overhead = timed[0]["median"]
+    alone = {key[:3]: dict(entry, **{k: max(0.0, entry[k] - overhead) for k in ("median", "p10", "p90")})
+             for key, entry in zip(parts, timed[1:])}
+    head = alone[(None, None, "fixed_head")]["median"]
+    increments = {(index, width): entry["median"] - overhead - head
+                  for (index, width, _, _), entry in zip(variants, timed[1 + len(parts):])}
+    return overhead, alone, increments
 
 
 def reference_latencies(data, num_points=DEFAULT_NUM_POINTS, runtime="onnxruntime", threads=1, runs=2000,
@@ -157,7 +230,7 @@ def reference_latencies(data, num_points=DEFAULT_NUM_POINTS, runtime="onnxruntim
     from fbnet_pfld.lookup_table import LookupTable
 
     table = LookupTable(data)
-    reference = [layer.ops[0] for layer in table.search_space]
+    reference = narrowest_arch(table.search_space)
     with tempfile.TemporaryDirectory() as tmp:
         paths = export_subnets([reference], num_points, table.search_space, tmp)
         for name in names:
@@ -170,6 +243,8 @@ def reference_latencies(data, num_points=DEFAULT_NUM_POINTS, runtime="onnxruntim
 
 
 def _calibrate_in_context(alone, num_points, search_space, threads, runs, runtime, tmp):
+    """In-context costs of a space of fixed widths (a width change would change the next layer's input, so
+    single-layer swaps only anchor such spaces)."""
     reference = [layer.ops[0] for layer in search_space]
     variants = [(None, None)] + [(i, name) for i, layer in enumerate(search_space) for name in layer.ops[1:]]
     archs = [[name if j == i else op for j, op in enumerate(reference)] for i, name in variants]
@@ -178,15 +253,17 @@ def _calibrate_in_context(alone, num_points, search_space, threads, runs, runtim
     t_ref = timed[(None, None)]["median"]
     costs = []
     for i, layer in enumerate(search_space):
-        base = alone[(i, reference[i])]["median"]
-        layer_costs = {reference[i]: dict(alone[(i, reference[i])], in_context=True)}
+        width = layer.c_in
+        base = alone[(i, width, reference[i])]["median"]
+        layer_costs = {reference[i]: dict(alone[(i, width, reference[i])], in_context=True)}
         for name in layer.ops[1:]:
             entry = timed[(i, name)]
             layer_costs[name] = {**{k: max(0.0, base + entry[k] - t_ref) for k in ("median", "p10", "p90")},
-                                 "runs": entry["runs"], "alone_median": alone[(i, name)]["median"],
+                                 "runs": entry["runs"], "alone_median": alone[(i, width, name)]["median"],
                                  "in_context": True}
         costs.append(layer_costs)
-    fixed_median = t_ref - sum(alone[(i, name)]["median"] for i, name in enumerate(reference))
+    fixed_median = t_ref - sum(alone[(i, layer.c_in, name)]["median"]
+                               for i, (name, layer) in enumerate(zip(reference, search_space)))
     spread = timed[(None, None)]
     return {"median": fixed_median, "p10": fixed_median + spread["p10"] - t_ref,
             "p90": fixed_median + spread["p90"] - t_ref, "reference_arch": reference}, costs
@@ -195,10 +272,13 @@ def _calibrate_in_context(alone, num_points, search_space, threads, runs, runtim
 def export_ops(out_dir, num_points=DEFAULT_NUM_POINTS, search_space=SEARCH_SPACE):
     """Write every candidate and the fixed parts as standalone ONNX files plus a manifest.json, to time
     them on a phone or board with its own tool."""
+    if has_widths(search_space):
+        raise LookupTableError("export-ops covers spaces of fixed widths; for a space whose layers choose widths "
+                               "build the table with --method measure (on the device) or flops")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
-    for layer, name, module, inputs in tqdm(all_parts(num_points, search_space), desc="exporting", unit="op"):
+    for layer, _, name, module, inputs in tqdm(all_parts(num_points, search_space), desc="exporting", unit="op"):
         file = f"{name}.onnx" if layer is None else f"layer{layer}_{name}.onnx"
         export_part(module, inputs, out_dir / file, simplify=True)
         entries.append({"file": file, "layer": layer, "op": name,
@@ -319,7 +399,7 @@ def spearman(a, b):
 
 def random_archs(search_space, count, seed=0):
     rng = random.Random(seed)
-    return [[rng.choice(layer.ops) for layer in search_space] for _ in range(count)]
+    return [[rng.choice(layer.candidates) for layer in search_space] for _ in range(count)]
 
 
 def check_table(table, archs=20, threads=None, runs=4000, seed=0, num_points=None, runtime="onnxruntime"):

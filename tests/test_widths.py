@@ -1,0 +1,153 @@
+"""Spaces whose layers choose their widths: building, weight sharing, export, the width-keyed table, the
+expected latency and the budgeted choice against brute force, and the refusals of incompatible widths."""
+
+import itertools
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from fbnet_pfld.blocks import LayerSpec, check_search_space, width_choices
+from fbnet_pfld.deploy import LandmarksOnly, export_onnx
+from fbnet_pfld.errors import LookupTableError, SearchSpaceError
+from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.models import Subnet, Supernet, count_macs
+from fbnet_pfld.search import most_probable_within
+from fbnet_pfld.space import search_space_from_list, search_space_to_list
+from fbnet_pfld.table_builders import build_flops_table
+
+# The whole network, image to head: the first conv, a stage whose second layer follows the first's width,
+# and a last layer of fixed c_in == c_out that follows too; 64 architectures in all.
+TINY = [LayerSpec(3, 16, 2, 112, ("conv_k3",), (8, 16)),
+        LayerSpec(16, 24, 2, 56, ("sep_k3", "mb_k3_e3_res"), (12, 24)),
+        LayerSpec(24, 24, 1, 28, ("skip", "mb_k3_e3_res_se")),
+        LayerSpec(24, 32, 2, 28, ("sep_k3",), (16, 32)),
+        LayerSpec(32, 32, 2, 14, ("sep_k3", "gh_k3"))]
+
+
+def all_archs(space):
+    return [list(arch) for arch in itertools.product(*(layer.candidates for layer in space))]
+
+
+def test_a_whole_network_space_with_widths_is_valid_and_survives_json():
+    check_search_space(TINY)
+    assert search_space_from_list(search_space_to_list(TINY)) == TINY
+    assert width_choices(TINY) == [[3], [8, 16], [12, 24], [12, 24], [16, 32], [16, 32]]
+    assert len(all_archs(TINY)) == 64
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([(16, 16, 1, 56, ("skip", "sep_k3"), (8, 16))], "layer 1: 'skip' is a residual op"),
+    ([(16, 25, 2, 56, ("gh_k3",), (15, 25))], "layer 1: gh_k3 splits its output in two groups"),
+    ([(16, 24, 2, 56, ("sep_k3",), (12, 16))], "layer 1: widths must be distinct positive channel counts"),
+])
+def test_incompatible_widths_are_refused_naming_the_layer(layers, message):
+    space = [TINY[0], *(LayerSpec(*layer) for layer in layers)]
+    with pytest.raises(SearchSpaceError, match=message):
+        check_search_space(space)
+
+
+def test_a_follow_layer_given_an_odd_width_is_refused_for_a_grouped_op():
+    space = [LayerSpec(3, 16, 2, 112, ("conv_k3",), (9, 16)), LayerSpec(16, 16, 2, 56, ("gh_k3",))]
+    with pytest.raises(SearchSpaceError, match="layer 1: gh_k3 .* can give 9"):
+        check_search_space(space)
+
+
+def test_every_width_choice_takes_its_weights_from_the_supernet_exactly():
+    torch.manual_seed(0)
+    supernet = Supernet(68, TINY)
+    supernet.train()
+    for _ in range(2):  # a few sampled steps move BatchNorm statistics of narrower choices too
+        supernet(torch.rand(2, 3, 112, 112), mode="hard")[0].sum().backward()
+    supernet.eval()
+    x = torch.rand(2, 3, 112, 112)
+    for arch in all_archs(TINY)[::5]:
+        subnet = Subnet.from_supernet(supernet, arch).eval()
+        with torch.no_grad():
+            assert torch.equal(supernet(x, arch=arch)[0], subnet(x)[0]), arch
+
+
+def test_a_narrow_choice_trains_the_first_channels_of_the_widest_weights():
+    torch.manual_seed(0)
+    supernet = Supernet(68, TINY).train()
+    arch = ["conv_k3@8", "sep_k3@12", "skip", "sep_k3@16", "sep_k3"]
+    bn = supernet.layers[0].ops[0][1]
+    before = bn.running_mean.clone()
+    supernet(torch.rand(2, 3, 112, 112), arch=arch)[0].sum().backward()
+    moved = (bn.running_mean != before).nonzero().flatten().tolist()
+    assert moved and max(moved) < 8
+    conv = supernet.layers[0].ops[0][0].weight
+    assert conv.grad[:8].abs().sum() > 0 and conv.grad[8:].abs().sum() == 0
+
+
+def test_sampling_soft_is_refused_where_layers_choose_widths():
+    with pytest.raises(SearchSpaceError, match="sample 'hard'"):
+        Supernet(68, TINY)(torch.rand(1, 3, 112, 112), mode="soft")
+
+
+@pytest.mark.parametrize("arch", [["conv_k3@8", "sep_k3@12", "skip", "sep_k3@16", "gh_k3"],
+                                  ["conv_k3@16", "mb_k3_e3_res@24", "mb_k3_e3_res_se", "sep_k3@32", "sep_k3"]])
+def test_each_width_choice_exports_to_onnx_at_parity(tmp_path, arch):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(1)
+    model = LandmarksOnly(Subnet(arch, 68, TINY)).eval()
+    x = torch.rand(1, 3, 112, 112)
+    path = export_onnx(model, (x,), tmp_path / "net.onnx", ["input"], ["landmarks"])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        assert np.abs(got - model(x).numpy()).max() <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny_table():
+    return LookupTable(build_flops_table(68, TINY))
+
+
+def test_the_table_keys_costs_by_input_width(tiny_table):
+    layer = tiny_table.data["layers"][1]
+    assert set(layer["ops"]["sep_k3@12"]["by_input"]) == {"8", "16"}
+    assert "median" in tiny_table.data["layers"][0]["ops"]["conv_k3@8"]  # a fixed input needs no key
+
+
+def test_a_flops_table_predicts_every_architecture_exactly(tiny_table):
+    for arch in all_archs(TINY)[::3]:
+        assert tiny_table.predict(arch) == pytest.approx(count_macs(Subnet(arch, 68, TINY)) / 1e6, rel=1e-9)
+
+
+def test_expected_latency_equals_brute_force_over_every_architecture(tiny_table):
+    torch.manual_seed(2)
+    weights = [torch.softmax(torch.randn(len(layer.candidates), dtype=torch.float64), 0) for layer in TINY]
+    brute = 0.0
+    for arch in all_archs(TINY):
+        p = math.prod(float(w[layer.candidates.index(name)]) for w, layer, name in zip(weights, TINY, arch))
+        brute += p * tiny_table.predict(arch)
+    assert float(tiny_table.expected_latency(weights)) == pytest.approx(brute, rel=1e-9)
+
+
+def test_expected_latency_passes_gradients_to_the_width_before(tiny_table):
+    thetas = [torch.zeros(len(layer.candidates), dtype=torch.float64, requires_grad=True) for layer in TINY]
+    tiny_table.expected_latency([torch.softmax(t, 0) for t in thetas]).backward()
+    assert thetas[0].grad.abs().sum() > 0  # the first conv's width changes the next layer's cost
+
+
+def test_extremes_and_the_budgeted_choice_match_brute_force(tiny_table):
+    costs = {tuple(arch): tiny_table.predict(arch) for arch in all_archs(TINY)}
+    assert tiny_table.min_latency() == pytest.approx(min(costs.values()))
+    assert tiny_table.max_latency() == pytest.approx(max(costs.values()))
+    rng = random.Random(3)
+    log_p = [[math.log(rng.random()) for _ in layer.candidates] for layer in TINY]
+    for budget in np.linspace(tiny_table.min_latency(), tiny_table.max_latency(), 7):
+        score = {arch: sum(lp[layer.candidates.index(n)] for lp, layer, n in zip(log_p, TINY, arch))
+                 for arch, cost in costs.items() if cost <= budget + 1e-12}
+        chosen = most_probable_within(log_p, tiny_table, budget)
+        assert score[tuple(chosen)] == pytest.approx(max(score.values()))
+
+
+def test_a_table_lacking_a_width_pair_is_refused_naming_it(tiny_table):
+    data = build_flops_table(68, TINY)
+    del data["layers"][2]["ops"]["skip"]["by_input"]["24"]
+    with pytest.raises(LookupTableError, match="layer 2: op skip has no cost from 24 input channels"):
+        LookupTable(data)
