@@ -11,8 +11,8 @@ checkpoint_last.pth, log.csv, train.log, curves.png.
 
 from pathlib import Path
 
+from fbnet_pfld.argtypes import model_name
 from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
-from fbnet_pfld.models import LANDMARK_MODELS
 from fbnet_pfld.stages import RetrainStage
 
 
@@ -21,7 +21,8 @@ def parse_args(argv=None):
     add_common_args(parser, default_batch=64)  # the recipe's: twice the steps at about the same cost
     parser.add_argument("--supernet", help="supernet checkpoint: the architecture and the weights to start from")
     parser.add_argument("--arch", help="arch.json (or a JSON list of op names) overriding the checkpoint's choice")
-    parser.add_argument("--model", choices=LANDMARK_MODELS, default="subnet")
+    parser.add_argument("--model", type=model_name, default="subnet",
+                        help="subnet, pfld_lite, baseline, or pfld_lite@W: pfld_lite at width multiplier W")
     parser.add_argument("--from_scratch", action="store_true", help="random init instead of the supernet's weights")
     parser.add_argument("--teacher", help="a trained landmark checkpoint (same points) to distil from")
     parser.add_argument("--distill_weight", type=float, default=1.0, help="weight of the teacher's points as a "

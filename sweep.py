@@ -3,6 +3,8 @@ subnet and random architectures of the same predicted latency with one recipe, t
 write pareto.csv and pareto.png. Also the one-shot ranking check (Kendall tau).
 
     python sweep.py --data_root data/faces68 --lut data/lut_x86_ort.json --budgets 3 --out runs/sweep
+    python sweep.py --lut data/lut_whole.json --ratios 0.12 0.25 0.5 0.8 1.2 --width_family 0.3 0.5 0.75 1 \
+        --reseed 2 --out runs/pareto     # budgets as ratios to pfld_lite; pfld_lite's width family beside
 
 Protocol (the same for every point): the supernet's warm-up (weights only, theta untouched) is run
 once and shared by every budget, which resumes it with ``--target_latency T``; every architecture,
@@ -12,6 +14,7 @@ the median of interleaved calls of all models in one run. Resumable: finished st
 """
 
 import csv
+import hashlib
 import itertools
 import random
 import shutil
@@ -34,7 +37,8 @@ from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.metrics import primary_nme
 
-FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io"]
+FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io",
+          "theta_log_prob", "seed"]
 
 
 def budgets_between(table, count):
@@ -43,13 +47,28 @@ def budgets_between(table, count):
     return [round(low + (high - low) * k / (count + 1), 4) for k in range(1, count + 1)]
 
 
-def matching_random_archs(table, predicted, count, seed, tolerance=0.05):
-    """``count`` distinct random architectures whose predicted latency is within ``tolerance`` of
-    ``predicted`` (drawn from the whole space, which is small enough to list)."""
-    pool = [list(a) for a in itertools.product(*(layer.ops for layer in table.search_space))
-            if abs(table.predict(a) - predicted) <= tolerance * predicted]
-    random.Random(seed).shuffle(pool)
-    return pool[:count]
+def matching_random_archs(table, predicted, count, seed, tolerance=0.05, draws=100_000):
+    """Up to ``count`` distinct random architectures whose predicted latency is within ``tolerance`` of
+    ``predicted``. Each draw picks every layer's candidate with a random lean towards cheap or costly ones
+    (uniform draws of a large space all cost about the same), and only matching draws are kept."""
+    rng, found = random.Random(seed), []
+    spread = [[table.op_cost(i, name, table.in_widths[i][-1]) for name in layer.candidates]
+              for i, layer in enumerate(table.search_space)]
+    for _ in range(draws):
+        lean = rng.uniform(-4, 4)
+        arch = [rng.choices(layer.candidates, weights=_leaning(costs, lean))[0]
+                for layer, costs in zip(table.search_space, spread)]
+        if abs(table.predict(arch) - predicted) <= tolerance * predicted and arch not in found:
+            found.append(arch)
+            if len(found) == count:
+                break
+    return found
+
+
+def _leaning(costs, lean):
+    """Draw weights over candidates that favour cheap ones (lean < 0) or costly ones (lean > 0)."""
+    low, high = min(costs), max(costs)
+    return [np.exp(lean * ((c - low) / (high - low) - 0.5)) if high > low else 1.0 for c in costs]
 
 
 def search_flags(args):
@@ -83,13 +102,14 @@ def search_budget(args, out, warm, target):
         else load_checkpoint(folder / LAST)["arch"]
 
 
-def fine_tune(args, out, name, arch=None, model="subnet", search_space=None):
+def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, seed=None):
     """Train one architecture of ``search_space`` (or a hand-designed network) from scratch; returns its last
     checkpoint."""
-    snapshot = out / "finetune" / name
+    seed = args.seed if seed is None else seed
+    snapshot = out / "finetune" / (name if seed == args.seed else f"{name}_seed{seed}")
     flags = ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(args.finetune_epochs),
              "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
-             "--seed", str(args.seed), "--dev_id", "cpu", "--model", model]
+             "--seed", str(seed), "--dev_id", "cpu", "--model", model]
     if arch is not None:
         write_arch(snapshot / "arch.json", arch, search_space)
         flags += ["--arch", str(snapshot / "arch.json"), "--from_scratch"]
@@ -97,10 +117,17 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None):
     return snapshot / model / LAST
 
 
+def arch_folder_name(arch):
+    """A fine-tune's folder: the op names when short, else a digest of them (a whole-network space's names
+    would pass the file system's limit)."""
+    name = "arch_" + "-".join(arch)
+    return name if len(name) <= 120 else "arch_" + hashlib.sha1(",".join(arch).encode()).hexdigest()[:12]
+
+
 def supernet_nme(supernet, arch, loader):
     """The one-shot estimate: the supernet's own NME with ``arch``'s path (inherited weights)."""
     supernet.eval()
-    cpu = Runtime(0, 1, supernet.stem.conv1[0].weight.device, [])
+    cpu = Runtime(0, 1, next(supernet.parameters()).device, [])
     return primary_nme(evaluate(lambda x: supernet(x, arch=arch)[0], loader, cpu))
 
 
@@ -118,31 +145,44 @@ def kendall_tau(a, b):
     return float((concordant - discordant) / denominator) if denominator else float("nan")
 
 
+def sweep_targets(args, table):
+    """The budgets in the table's unit: explicit, ratios to pfld_lite's latency, or spread in the range."""
+    if args.ratios:
+        return [round(ratio * table.reference_latency("pfld_lite"), 4) for ratio in args.ratios]
+    return args.targets or budgets_between(table, args.budgets)
+
+
 def plan_points(args, out, table):
     """Search every budget (after the shared warm-up); returns the warm-up checkpoint and the points."""
     warm = warm_up(args, out)
     points = []
-    for k, target in enumerate(args.targets or budgets_between(table, args.budgets)):
+    for k, target in enumerate(sweep_targets(args, table)):
         arch = search_budget(args, out, warm, target)
-        points.append({"kind": "searched", "arch": arch, "target_ms": target})
+        searched = {"kind": "searched", "arch": arch, "target_ms": target, "seed": args.seed,
+                    "search": out / f"search_{target:g}" / "supernet" / LAST}
+        points.append(searched)
+        if k < args.reseed:
+            points.append(dict(searched, seed=args.seed + 1))
         controls = [a for a in matching_random_archs(table, table.predict(arch), args.randoms + 1, args.seed + k)
                     if a != arch][:args.randoms]
-        points += [{"kind": "random", "arch": a, "target_ms": target} for a in controls]
-    points += [{"kind": "baseline", "model": model} for model in args.baselines]
+        points += [dict(searched, kind="random", arch=a) for a in controls]
+    points += [{"kind": "width", "model": f"pfld_lite@{m:g}", "seed": args.seed} for m in args.width_family]
+    points += [{"kind": "baseline", "model": model, "seed": args.seed} for model in args.baselines]
     return warm, points
 
 
 def train_points(args, out, points, search_space):
     for point in points:
-        if point["kind"] == "baseline":
-            point["checkpoint"] = fine_tune(args, out, point["model"], model=point["model"])
+        if "model" in point:
+            point["checkpoint"] = fine_tune(args, out, point["model"], model=point["model"], seed=point["seed"])
         else:
-            point["checkpoint"] = fine_tune(args, out, "arch_" + "-".join(point["arch"]), point["arch"],
-                                            search_space=search_space)
+            point["checkpoint"] = fine_tune(args, out, arch_folder_name(point["arch"]), point["arch"],
+                                            search_space=search_space, seed=point["seed"])
 
 
 def measure_points(args, out, table, points, warm):
-    """Latency (interleaved, one run), last-epoch NME, and the supernet's own NME of each point."""
+    """Latency (interleaved, one run), last-epoch NME, the supernet's own NME of each point and how probable
+    its budget's search found it."""
     images = parity_images(args.data_root)
     paths = []
     for k, point in enumerate(points):
@@ -154,9 +194,16 @@ def measure_points(args, out, table, points, warm):
     supernet, _, _ = load_supernet(warm)
     loader = make_loader(load_test_set(args.data_root), batch_size=64, workers=0)
     for point in points:
-        if point["kind"] != "baseline":
+        if "arch" in point:
             point["predicted_ms"] = table.predict(point["arch"])
             point["supernet_nme_io"] = supernet_nme(supernet, point["arch"], loader)
+            point["theta_log_prob"] = arch_log_probability(load_supernet(point["search"])[0], point["arch"])
+
+
+def arch_log_probability(supernet, arch):
+    """log P(arch) under a searched supernet's theta (the layers' softmaxes, independent)."""
+    return sum(log_p[layer.op_names.index(name)]
+               for log_p, layer, name in zip(supernet.log_probabilities(), supernet.layers, arch))
 
 
 def write_csv(points, path):
@@ -167,7 +214,8 @@ def write_csv(points, path):
             writer.writerow({"kind": p["kind"], "arch": ",".join(p["arch"]) if "arch" in p else p["model"],
                              "target_ms": p.get("target_ms", ""), "predicted_ms": _fmt(p.get("predicted_ms")),
                              "measured_ms": _fmt(p["measured_ms"]), "nme_io": _fmt(p["nme_io"]),
-                             "nme_box": _fmt(p["nme_box"]), "supernet_nme_io": _fmt(p.get("supernet_nme_io"))})
+                             "nme_box": _fmt(p["nme_box"]), "supernet_nme_io": _fmt(p.get("supernet_nme_io")),
+                             "theta_log_prob": _fmt(p.get("theta_log_prob")), "seed": p["seed"]})
 
 
 def _fmt(value):
@@ -179,8 +227,13 @@ def plot_pareto(points, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    styles = {"searched": ("*", 180), "random": ("o", 40), "baseline": ("s", 60)}
+    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    for target in sorted({p["target_ms"] for p in points if "target_ms" in p}):
+        ax.axvline(target, color="grey", linestyle=":", linewidth=0.8)
+    family = sorted((p for p in points if p["kind"] == "width"), key=lambda p: p["measured_ms"])
+    if family:
+        ax.plot([p["measured_ms"] for p in family], [100 * p["nme_io"] for p in family], color="grey", linewidth=0.8)
+    styles = {"searched": ("*", 180), "random": ("o", 40), "width": ("D", 50), "baseline": ("s", 60)}
     for kind, (marker, size) in styles.items():
         chosen = [p for p in points if p["kind"] == kind]
         if chosen:
@@ -192,7 +245,7 @@ def plot_pareto(points, path, title):
             ax.annotate(label, (p["measured_ms"], 100 * p["nme_io"]), fontsize=7, xytext=(4, 4),
                         textcoords="offset points")
     ax.set_xscale("log")  # hand-designed baselines can be several times slower than every subnet
-    ax.set_xlabel("onnxruntime 1 thread, batch 1 (ms, measured, log scale)")
+    ax.set_xlabel("onnxruntime 1 thread, batch 1 (ms, measured, log scale); dotted: the budgets")
     ax.set_ylabel("NME io (%) on the test split")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
@@ -202,19 +255,56 @@ def plot_pareto(points, path, title):
     plt.close(fig)
 
 
-def summary(points):
-    """Per budget: the searched NME against the median of its random controls; and Kendall tau."""
-    lines = []
+def width_family_nme(points, ms):
+    """The width family's NME at latency ``ms``, interpolated in log latency; None outside its range."""
+    family = sorted((p["measured_ms"], p["nme_io"]) for p in points if p["kind"] == "width")
+    if len(family) < 2 or not family[0][0] <= ms <= family[-1][0]:
+        return None
+    return float(np.interp(np.log(ms), np.log([f[0] for f in family]), [f[1] for f in family]))
+
+
+def budget_lines(points):
+    """Per budget: the searched NME against the median of its random controls and the width family."""
+    lines, first_seed = [], {}
     for p in (p for p in points if p["kind"] == "searched"):
+        if p["target_ms"] in first_seed:
+            other = first_seed[p["target_ms"]]
+            lines.append(f"budget {p['target_ms']:g}: seed {p['seed']} NME {100 * p['nme_io']:.2f}% against seed "
+                         f"{other['seed']}'s {100 * other['nme_io']:.2f}% (seed noise)")
+            continue
+        first_seed[p["target_ms"]] = p
         controls = [q["nme_io"] for q in points if q["kind"] == "random" and q["target_ms"] == p["target_ms"]]
         median = float(np.median(controls)) if controls else float("nan")
         verdict = "beats" if p["nme_io"] <= median else "does NOT beat"
-        lines.append(f"budget {p['target_ms']:g} ms: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
-                     f"{verdict} the median of {len(controls)} random controls ({100 * median:.2f}%)")
-    subnets = [p for p in points if p["kind"] != "baseline"]
-    tau = kendall_tau([p["supernet_nme_io"] for p in subnets], [p["nme_io"] for p in subnets])
-    lines.append(f"one-shot ranking: Kendall tau {tau:.3f} between the supernet's NME and the fine-tuned NME "
-                 f"over {len(subnets)} architectures")
+        line = (f"budget {p['target_ms']:g}: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
+                f"at {p['measured_ms']:.3f} ms {verdict} the median of {len(controls)} random controls "
+                f"({100 * median:.2f}%)")
+        family = width_family_nme(points, p["measured_ms"])
+        if family is not None:
+            line += f"; {p['nme_io'] / family:.3f}x the width family's {100 * family:.2f}% at that latency"
+            line += " (target <= 0.95x)" if p["nme_io"] > 0.95 * family else " (meets <= 0.95x)"
+        lines.append(line)
+    return lines
+
+
+def summary(points):
+    """Per budget verdicts, the smallest searched model against pfld_lite, and the one-shot rankings."""
+    lines = budget_lines(points)
+    reference = next((p for p in points if p.get("model") in ("pfld_lite", "pfld_lite@1")), None)
+    if reference is not None:
+        fast = [p for p in points if p["kind"] == "searched" and p["measured_ms"] <= 0.16 * reference["measured_ms"]]
+        if fast:
+            best = min(fast, key=lambda p: p["nme_io"])
+            lines.append(f"at <= 0.16x pfld_lite's latency: best searched NME {100 * best['nme_io']:.2f}% = "
+                         f"{best['nme_io'] / reference['nme_io']:.3f}x pfld_lite's at "
+                         f"{best['measured_ms'] / reference['measured_ms']:.3f}x its latency")
+    subnets = [p for p in points if "arch" in p and p["seed"] == min(q["seed"] for q in points)]
+    fine = [p["nme_io"] for p in subnets]
+    for name, key, sign in (("the supernet's inherited NME", "supernet_nme_io", 1),
+                            ("theta's probability", "theta_log_prob", -1)):
+        tau = kendall_tau([sign * p[key] for p in subnets], fine)
+        lines.append(f"one-shot ranking: Kendall tau {tau:.3f} between {name} and the fine-tuned NME "
+                     f"over {len(subnets)} architectures")
     return "\n".join(lines)
 
 
@@ -225,6 +315,12 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="runs/sweep")
     parser.add_argument("--budgets", type=positive_int, default=3, help="budgets spread between cheapest and costliest")
     parser.add_argument("--targets", type=float, nargs="+", help="explicit budgets (the table's unit)")
+    parser.add_argument("--ratios", type=float, nargs="+",
+                        help="budgets as ratios to pfld_lite's latency in the table (its meta.references)")
+    parser.add_argument("--width_family", type=float, nargs="*", default=[],
+                        help="width multipliers of pfld_lite to train beside (kind 'width')")
+    parser.add_argument("--reseed", type=non_negative_int, default=0,
+                        help="fine-tune the searched models of the first N budgets with a second seed too")
     parser.add_argument("--randoms", type=non_negative_int, default=3, help="random controls per budget")
     parser.add_argument("--baselines", nargs="*", default=["pfld_lite"], help="hand-designed networks to add")
     parser.add_argument("--warmup", type=non_negative_int, default=5)

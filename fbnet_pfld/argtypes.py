@@ -29,3 +29,17 @@ def non_negative_int(text):
 def non_negative_float(text):
     """A finite number >= 0."""
     return _number(text, float, 0, "a finite number >= 0")
+
+
+def model_name(text):
+    """A landmark network's name: subnet, a hand-designed one, or ``pfld_lite@W`` (a width multiplier)."""
+    from fbnet_pfld.errors import SearchSpaceError
+    from fbnet_pfld.models import parse_model_name
+
+    if text == "subnet":
+        return text
+    try:
+        parse_model_name(text)
+    except SearchSpaceError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text

@@ -314,24 +314,30 @@ def separable(c_in, c_out, stride):
 class PFLDLite(nn.Module):
     """The reference's baseline, "MobileNet-V3 PFLD": the 106-point PFLD "lite" of the
     pfld_106_face_landmarks project, rebuilt from its published structure (about 0.26 M parameters and
-    77 M multiply-adds at 112x112: its first convolutions run at full resolution)."""
+    77 M multiply-adds at 112x112: its first convolutions run at full resolution).
 
-    AUX = {"c_in": 64, "width": 128, "last_kernel": 3}
+    ``width`` scales every layer's channels (multiples of 4, at least 4): the hand-designed family a
+    search is compared with at equal latency (named ``pfld_lite@0.5`` and so on)."""
 
-    def __init__(self, num_points):
+    def __init__(self, num_points, width=1.0):
         super().__init__()
         self.num_points = num_points
-        self.stem = conv_bn(3, 16, 3, 1)
+
+        def c(channels):
+            return max(4, int(channels * width / 4 + 0.5) * 4)
+
+        self.AUX = {"c_in": c(64), "width": 128, "last_kernel": 3}
+        self.stem = conv_bn(3, c(16), 3, 1)
         blocks_a = [(16, 32, 1), (32, 32, 2), (32, 32, 1), (32, 64, 2), (64, 64, 1), (64, 64, 1), (64, 64, 1)]
-        self.stage_a = nn.Sequential(*(separable(*spec) for spec in blocks_a))  # 64x28x28
+        self.stage_a = nn.Sequential(*(separable(c(i), c(o), s) for i, o, s in blocks_a))  # 64x28x28
         blocks_b = [(64, 128, 2), (128, 128, 1), (128, 128, 1), (128, 256, 1), (256, 256, 1)]
-        self.stage_b = nn.Sequential(*(separable(*spec) for spec in blocks_b))  # 256x14x14
+        self.stage_b = nn.Sequential(*(separable(c(i), c(o), s) for i, o, s in blocks_b))  # 256x14x14
         self.extra = nn.Sequential(
-            nn.Conv2d(256, 64, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(64, 64, 3, 2, 1, groups=64), nn.ReLU(inplace=True), nn.Conv2d(64, 128, 1))  # 128x7x7
-        self.tap_a = nn.Conv2d(64, 16, 3, 1, 1)
-        self.tap_b = nn.Conv2d(256, 64, 1)
-        self.fc = nn.Linear(16 + 64 + 128, 2 * num_points)
+            nn.Conv2d(c(256), c(64), 1), nn.ReLU(inplace=True),
+            nn.Conv2d(c(64), c(64), 3, 2, 1, groups=c(64)), nn.ReLU(inplace=True), nn.Conv2d(c(64), c(128), 1))
+        self.tap_a = nn.Conv2d(c(64), c(16), 3, 1, 1)
+        self.tap_b = nn.Conv2d(c(256), c(64), 1)
+        self.fc = nn.Linear(c(16) + c(64) + c(128), 2 * num_points)
 
     def forward(self, x):
         feature = self.stage_a(self.stem(x))
@@ -381,14 +387,27 @@ def macs_by_part(model, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
 
 
 def build_landmark_network(model_type, num_points, arch=None, search_space=None):
-    """A landmark network by name: ``subnet`` (needs ``arch``) or one of the hand-designed networks."""
+    """A landmark network by name: ``subnet`` (needs ``arch``), one of the hand-designed networks, or
+    ``pfld_lite@W``, pfld_lite at width multiplier W."""
     if model_type == "subnet":
         if arch is None:
             raise SearchSpaceError("a subnet needs an architecture")
         return Subnet(arch, num_points, search_space or SEARCH_SPACE)
-    if model_type not in HAND_DESIGNED:
-        raise SearchSpaceError(f"unknown model {model_type!r}; known: subnet, {', '.join(HAND_DESIGNED)}")
-    return HAND_DESIGNED[model_type](num_points)
+    name, width = parse_model_name(model_type)
+    return HAND_DESIGNED[name](num_points) if width is None else PFLDLite(num_points, width)
+
+
+def parse_model_name(model_type):
+    """(network, width multiplier or None) of a model name; SearchSpaceError naming the known ones."""
+    name, _, width = str(model_type).partition("@")
+    try:
+        multiplier = float(width) if width else None
+    except ValueError:
+        multiplier = -1.0
+    if name not in HAND_DESIGNED or (width and (name != "pfld_lite" or not 0.05 <= multiplier <= 4)):
+        raise SearchSpaceError(f"unknown model {model_type!r}; known: subnet, {', '.join(HAND_DESIGNED)}, and "
+                               "pfld_lite@W for a width multiplier W in [0.05, 4] (pfld_lite@0.5)")
+    return name, multiplier
 
 
 HAND_DESIGNED = {"pfld_lite": PFLDLite, "baseline": Baseline}

@@ -151,3 +151,30 @@ def test_a_table_lacking_a_width_pair_is_refused_naming_it(tiny_table):
     del data["layers"][2]["ops"]["skip"]["by_input"]["24"]
     with pytest.raises(LookupTableError, match="layer 2: op skip has no cost from 24 input channels"):
         LookupTable(data)
+
+
+def test_the_sweep_compares_searched_random_and_the_width_family_end_to_end(tmp_path):
+    import csv
+
+    import sweep
+    from fbnet_pfld.synthetic import make_synthetic_dataset
+
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=48, test=8, seed=4)
+    LookupTable(build_flops_table(68, TINY)).save(tmp_path / "flops.json")
+    args = ["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--out", str(tmp_path / "sweep"),
+            "--ratios", "0.05", "0.09", "--randoms", "1", "--reseed", "1", "--width_family", "0.25", "0.5",
+            "--baselines", "--warmup", "1", "--search_epochs", "1", "--finetune_epochs", "1", "--batch_size", "8",
+            "--workers", "0", "--runs", "20"]
+    points = sweep.run_sweep(sweep.parse_args(args))
+    rows = list(csv.DictReader(open(tmp_path / "sweep/pareto.csv")))
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("searched") == 3 and kinds.count("width") == 2 and "random" in kinds
+    assert {r["arch"] for r in rows if r["kind"] == "width"} == {"pfld_lite@0.25", "pfld_lite@0.5"}
+    reference = LookupTable.load(tmp_path / "flops.json").reference_latency()
+    for point in (p for p in points if p["kind"] == "searched"):
+        assert point["predicted_ms"] <= point["target_ms"] + 1e-9
+        assert point["target_ms"] == pytest.approx(round(point["target_ms"] / reference, 2) * reference, rel=1e-3)
+        assert any(name.partition("@")[2] for name in point["arch"])  # the widths were searched too
+    assert {p["seed"] for p in points if p["kind"] == "searched"} == {0, 1}
+    text = (tmp_path / "sweep/summary.txt").read_text()
+    assert "theta's probability" in text and "seed 1" in text
