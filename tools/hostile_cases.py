@@ -26,6 +26,7 @@ from tools.hostile_fixtures import (
     annotation,
     arch_file,
     blank_folder,
+    build_space,
     checkpoint_file,
     copied_run,
     corrupt_image,
@@ -36,6 +37,7 @@ from tools.hostile_fixtures import (
     fresh,
     list_lines,
     nan_checkpoint,
+    odd_width_before_ghost,
     onnx_with_input,
     predict_with,
     prep,
@@ -49,6 +51,7 @@ from tools.hostile_fixtures import (
     swap,
     table_with,
     tampered_state,
+    width_table,
     write_bytes,
     write_text,
     zero_lut,
@@ -337,6 +340,14 @@ CASES = {
     "target above the costliest": (lambda c: search(c, None, None, "--target_latency", "1e6"), "costliest"),
     "target ratio without a reference": (lambda c: search(c, None, table_with(c, "r0", lambda d: d["meta"].pop(
         "references")), "--target_ratio", "0.16"), "lut.json"),
+    # spaces whose layers choose widths
+    "space: skip between unequal widths": (lambda c: build_space(c, "w1", lambda s: s[2].update(widths=[12, 24])),
+                                           "layer 2"),
+    "space: odd width for a grouped op": (lambda c: build_space(c, "w2", odd_width_before_ghost), "layer 1"),
+    "table lacking a width pair": (lambda c: (lookup_table.main, ["show", "--lut", str(width_table(
+        c, "w3", lambda d: d["layers"][2]["ops"]["skip"]["by_input"].pop("24")))]), "24 input channels"),
+    "width budget above the range": (lambda c: search(c, None, width_table(c, "w4"), "--target_latency", "1e6"),
+                                     "costliest"),
 }
 
 

@@ -18,8 +18,18 @@ import retrain
 import supernet_train
 from fbnet_pfld import prepare
 from fbnet_pfld.checkpoints import load_checkpoint, save_checkpoint
+from fbnet_pfld.space import search_space_from_list
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from fbnet_pfld.table_builders import build_flops_table
+
+# A small whole-network space whose layers choose widths (image to head).
+WIDTH_SPACE = [
+    {"c_in": 3, "c_out": 16, "stride": 2, "in_size": 112, "ops": ["conv_k3"], "widths": [8, 16]},
+    {"c_in": 16, "c_out": 24, "stride": 2, "in_size": 56, "ops": ["sep_k3"], "widths": [12, 24]},
+    {"c_in": 24, "c_out": 24, "stride": 1, "in_size": 28, "ops": ["skip", "sep_k3"]},
+    {"c_in": 24, "c_out": 32, "stride": 2, "in_size": 28, "ops": ["sep_k3"], "widths": [16, 32]},
+    {"c_in": 32, "c_out": 32, "stride": 2, "in_size": 14, "ops": ["sep_k3", "gh_k3"]},
+]
 
 FAST = ["--batch_size", "8", "--workers", "0", "--dev_id", "cpu"]
 
@@ -283,3 +293,32 @@ def copied_run(ctx):
     if not (folder / "subnet").exists():
         shutil.copytree(ctx["base"] / "run" / "subnet", folder / "subnet")
     return folder
+
+
+def width_space(ctx, name, mutate):
+    """WIDTH_SPACE, changed by ``mutate(layers)``, as a JSON file."""
+    layers = json.loads(json.dumps(WIDTH_SPACE))
+    mutate(layers)
+    return write_text(fresh(ctx, name) / "space.json", json.dumps(layers))
+
+
+def build_space(ctx, name, mutate):
+    """`lookup_table.py build` of a changed WIDTH_SPACE."""
+    return lookup_table.main, ["build", "--method", "flops", "--out", str(fresh(ctx, name) / "o.json"),
+                               "--search_space", str(width_space(ctx, name + "s", mutate))]
+
+
+def odd_width_before_ghost(layers):
+    """The first conv may give 9 channels, which the next layer (a ghost module, following) cannot split."""
+    layers[0]["widths"] = [9, 16]
+    layers[1].update(ops=["gh_k3"], widths=[], c_out=16)
+    layers[2].update(c_in=16, c_out=16)
+    layers[3]["c_in"] = 16
+
+
+def width_table(ctx, name, mutate=None):
+    """A FLOPs table of WIDTH_SPACE, changed by ``mutate(data)``."""
+    data = build_flops_table(68, search_space_from_list(WIDTH_SPACE))
+    if mutate is not None:
+        mutate(data)
+    return write_text(fresh(ctx, name) / "lut.json", json.dumps(data))
