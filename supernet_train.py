@@ -12,6 +12,7 @@ curves.png and theta.png.
 import math
 from pathlib import Path
 
+from fbnet_pfld.argtypes import non_negative_float
 from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
 from fbnet_pfld.search import BUDGETED, MODES
 from fbnet_pfld.stages import SearchStage
@@ -43,6 +44,11 @@ def parse_args(argv=None):
     parser.add_argument("--temperature", type=float, default=5.0, help="initial Gumbel-Softmax temperature")
     parser.add_argument("--temperature_decay", type=float, default=0.045, help="T *= exp(-decay) per search epoch")
     parser.add_argument("--arch_fraction", type=float, default=0.2, help="share of TRAIN faces used to tune theta")
+    parser.add_argument("--sandwich", action="store_true",
+                        help="each weight step also trains the costliest and the cheapest architecture (BigNAS)")
+    parser.add_argument("--inplace_distill", type=non_negative_float, default=0.0,
+                        help="with --sandwich: weight of the costliest architecture's points as a second target of "
+                             "the others (in-place distillation; 0: off)")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
     budgeted = args.target_latency is not None or args.target_ratio is not None
@@ -55,6 +61,8 @@ def parse_args(argv=None):
     if args.mode == "mul" and args.alpha <= 0:
         parser.error("--mode mul needs --alpha > 0 (it scales the whole loss); use --mode add --alpha 0 "
                      "for a search that ignores latency")
+    if args.inplace_distill and not args.sandwich:
+        parser.error("--inplace_distill needs --sandwich (the costliest architecture is the teacher)")
     if not 0 <= args.warmup_epochs <= args.epochs:
         parser.error("--warmup_epochs must be between 0 and --epochs")
     for name in ("alpha", "beta", "temperature", "temperature_decay", "theta_lr", "target_latency", "target_ratio"):

@@ -74,7 +74,8 @@ def _leaning(costs, lean):
 def search_flags(args):
     return ["--data_root", args.data_root, "--lut", args.lut, "--epochs", str(args.warmup + args.search_epochs),
             "--warmup_epochs", str(args.warmup), "--batch_size", str(args.batch_size), "--loss", args.loss,
-            "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu"]
+            "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu",
+            *(["--sandwich", "--inplace_distill", str(args.inplace_distill)] if args.sandwich else [])]
 
 
 def warmup_folder(out):
@@ -319,6 +320,8 @@ def parse_args(argv=None):
                         help="budgets as ratios to pfld_lite's latency in the table (its meta.references)")
     parser.add_argument("--width_family", type=float, nargs="*", default=[],
                         help="width multipliers of pfld_lite to train beside (kind 'width')")
+    parser.add_argument("--sandwich", action="store_true", help="train the supernet by the sandwich rule")
+    parser.add_argument("--inplace_distill", type=float, default=0.0, help="with --sandwich: in-place distillation")
     parser.add_argument("--reseed", type=non_negative_int, default=0,
                         help="fine-tune the searched models of the first N budgets with a second seed too")
     parser.add_argument("--randoms", type=non_negative_int, default=3, help="random controls per budget")

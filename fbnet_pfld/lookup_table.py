@@ -120,6 +120,9 @@ class LookupTable:
     def cheapest_arch(self):
         return self._extreme(min)[1]
 
+    def costliest_arch(self):
+        return self._extreme(max)[1]
+
 
 def _entry(op_entry, width, by_input):
     """An op's stats given ``width`` input channels: its own, or its "by_input" entry for that width."""

@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from fbnet_pfld.distributed import average_gradients
-from fbnet_pfld.engine import progress
+from fbnet_pfld.engine import progress, require_finite
 from fbnet_pfld.errors import SearchError
 from fbnet_pfld.fastpath import EAGER
+from fbnet_pfld.losses import distillation_loss
 
 MODES = ("mul", "add", "target", "absolute")
 BUDGETED = ("target", "absolute")  # the modes with a latency budget T
@@ -148,3 +149,44 @@ def train_theta(supernet, aux, loader, optimizer, objective, loss_fn, sample, te
         batches += 1
     aux.train()
     return (totals / max(1, batches)).tolist()
+
+
+class Sandwich(NamedTuple):
+    """The sandwich rule (BigNAS): every weight step also trains the costliest and the cheapest architecture;
+    with ``distill`` > 0, the sampled and cheapest ones also learn the costliest one's points (in-place
+    distillation), weighted so."""
+
+    largest: list
+    smallest: list
+    distill: float = 0.0
+
+
+def train_weights_sandwich(model, aux, loader, optimizer, runtime, loss_fn, sandwich, sample, temperature,
+                           fast=EAGER):
+    """One weight pass of the supernet under the sandwich rule: per batch the costliest architecture, the
+    cheapest and one sampled path, their gradients summed into one step. Returns mean loss and mean squared
+    error of the sampled path."""
+    totals, batches = torch.zeros(2), 0
+    for images, landmarks_gt, angles_gt in progress(loader, runtime, "weights (sandwich)"):
+        images = fast.images(images.to(runtime.device))
+        landmarks_gt, angles_gt = (t.to(runtime.device) for t in (landmarks_gt, angles_gt))
+        optimizer.zero_grad(set_to_none=True)
+        teacher = None
+        for path in ("largest", "smallest", "sampled"):
+            with fast.autocast():
+                if path == "sampled":
+                    landmarks, feature, _ = model(images, mode=sample, temperature=temperature, arch_grad=False)
+                else:
+                    landmarks, feature, _ = model(images, arch=getattr(sandwich, path))
+                angles = aux(feature)
+            loss, squared = loss_fn(landmarks.float(), landmarks_gt, angles.float(), angles_gt)
+            if teacher is not None and sandwich.distill > 0:
+                loss = loss + sandwich.distill * distillation_loss(landmarks.float(), teacher)
+            loss.backward()
+            teacher = landmarks.detach().float() if teacher is None else teacher
+        optimizer.step()
+        totals += torch.stack([loss.detach().cpu(), squared.detach().cpu()])
+        batches += 1
+    result = (totals / max(1, batches)).tolist()
+    require_finite(result, "weights (sandwich): the training loss")
+    return result

@@ -38,7 +38,7 @@ from fbnet_pfld.losses import get_loss
 from fbnet_pfld.machine import cpu_model, fingerprint
 from fbnet_pfld.models import Subnet, Supernet, auxiliary_net_for, build_landmark_network, check_arch
 from fbnet_pfld.recipe import WeightAverage, make_optimizer, make_scheduler
-from fbnet_pfld.search import SearchObjective, train_theta
+from fbnet_pfld.search import Sandwich, SearchObjective, train_theta, train_weights_sandwich
 from fbnet_pfld.seeding import seed_everything
 from fbnet_pfld.space import search_space_to_list
 from fbnet_pfld.utils import get_logger
@@ -177,10 +177,16 @@ class SearchStage(_LandmarkStage):
         self.model.train()
         self.aux_model.train()
         lr = self.optimizer.param_groups[0]["lr"]
-        weight_loss, weight_mse = train_weights(
-            lambda x: self.model(x, mode=args.sample, temperature=temperature, arch_grad=False)[:2],
-            self.aux_model, self.weight_loader, self.optimizer, self.runtime, self.loss_fn, self.fast,
-            desc=f"epoch {epoch} weights")
+        if args.sandwich:
+            sandwich = Sandwich(self.table.costliest_arch(), self.table.cheapest_arch(), args.inplace_distill)
+            weight_loss, weight_mse = train_weights_sandwich(
+                self.model, self.aux_model, self.weight_loader, self.optimizer, self.runtime, self.loss_fn, sandwich,
+                args.sample, temperature, self.fast)
+        else:
+            weight_loss, weight_mse = train_weights(
+                lambda x: self.model(x, mode=args.sample, temperature=temperature, arch_grad=False)[:2],
+                self.aux_model, self.weight_loader, self.optimizer, self.runtime, self.loss_fn, self.fast,
+                desc=f"epoch {epoch} weights")
         theta_loss = expected_cost = math.nan
         if searching:
             theta_loss, expected_cost = train_theta(self.supernet, self.aux, self.arch_loader, self.theta_optimizer,

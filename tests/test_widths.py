@@ -178,3 +178,34 @@ def test_the_sweep_compares_searched_random_and_the_width_family_end_to_end(tmp_
     assert {p["seed"] for p in points if p["kind"] == "searched"} == {0, 1}
     text = (tmp_path / "sweep/summary.txt").read_text()
     assert "theta's probability" in text and "seed 1" in text
+
+
+def test_the_sandwich_rule_trains_the_costliest_and_the_cheapest_architecture_every_step(tiny_table):
+    from fbnet_pfld.distributed import Runtime
+    from fbnet_pfld.losses import LOSSES
+    from fbnet_pfld.models import AuxiliaryNet
+    from fbnet_pfld.search import Sandwich, train_weights_sandwich
+
+    torch.manual_seed(0)
+    supernet, aux = Supernet(68, TINY), AuxiliaryNet(24)
+    largest, smallest = tiny_table.costliest_arch(), tiny_table.cheapest_arch()
+    assert largest[2] == "mb_k3_e3_res_se" and smallest[2] == "skip"
+    watched = {"costliest's layer 2": supernet.layers[2].ops[1].expand[0].weight,
+               "cheapest's layer 4": next(supernet.layers[4].ops[TINY[4].ops.index(smallest[4])].parameters())}
+    before = {name: p.detach().clone() for name, p in watched.items()}
+    batch = (torch.rand(4, 3, 112, 112), torch.rand(4, 136), torch.zeros(4, 3))
+    optimizer = torch.optim.SGD([*supernet.parameters(), *aux.parameters()], lr=0.1)
+    loss, _ = train_weights_sandwich(supernet, aux, [batch], optimizer, Runtime(0, 1, torch.device("cpu"), []),
+                                     LOSSES["wing"], Sandwich(largest, smallest, 1.0), "hard", 1.0)
+    assert math.isfinite(loss)
+    for name, p in watched.items():
+        assert not torch.equal(p, before[name]), name
+
+
+def test_inplace_distillation_without_the_sandwich_rule_is_refused(capsys):
+    from supernet_train import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--inplace_distill", "1"])
+    assert "--inplace_distill needs --sandwich" in capsys.readouterr().err
+    assert parse_args(["--sandwich", "--inplace_distill", "1"]).inplace_distill == 1.0
