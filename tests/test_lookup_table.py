@@ -179,8 +179,8 @@ def test_a_table_names_its_search_space_and_loads_with_it(tmp_path):
     (lambda s: s[1]["ops"].append("mb_k9_res"), r"layer 1: ops must be distinct names .*unknown: mb_k9_res"),
     (lambda s: s[1].__setitem__("c_in", 48), r"layer 1: takes 48 x 14 x 14, but the layer before gives 32 x 14 x 14"),
     (lambda s: s[0].__setitem__("in_size", 28), r"layer 0: takes 32 x 28 x 28, but the stem gives one of "
-                                                r"16 x 56 x 56, 16 x 28 x 28, 32 x 14 x 14"),
-    (lambda s: s[1]["ops"].append("skip"), r"layer 1: 'skip' needs stride 1 and c_in == c_out"),
+                                                r"3 x 112 x 112, 16 x 56 x 56, 16 x 28 x 28, 32 x 14 x 14"),
+    (lambda s: s[1]["ops"].append("skip"), r"layer 1: 'skip' is a residual op: it needs stride 1 and the same width"),
     (lambda s: s[1].__setitem__("stride", 1), r"the last layer gives 14 x 14; the head needs 7 x 7"),
     (lambda s: s[0].__setitem__("width", 2), r"layer 0: needs integers c_in, c_out, stride, in_size"),
     (lambda s: s[0].__setitem__("c_out", "32"), r"layer 0: needs integers"),
