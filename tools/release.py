@@ -94,6 +94,9 @@ def parse_args(argv=None):
     parser.add_argument("--run", default="ckpt_save", help="SNAPSHOT of the search and retrain runs")
     parser.add_argument("--out", default="released")
     parser.add_argument("--supernet", help="the search's folder (default: RUN/supernet)")
+    parser.add_argument("--keep_search", action="store_true",
+                        help="keep the search already in OUT (supernet.pth, arch.json, its log) and release new "
+                             "fine-tunes of its architecture beside it")
     parser.add_argument("--sweep", help="a sweep.py output folder whose pareto.csv/png to release")
     parser.add_argument("--models", nargs="+", default=["subnet", "pfld_lite"],
                         help="retrain folders to release: NAME (RUN/NAME) or NAME=FOLDER")
@@ -101,15 +104,17 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+HELD_OUT = "NME on the held-out architecture split of TRAIN"
+
+
 def search_logs(supernet, sweep):
     """The search's log.csv, after the sweep's shared warm-up when the search is one of the sweep's
     (a search run on its own has its warm-up in its own log)."""
-    held_out = "NME on the held-out architecture split of TRAIN"
-    runs = [(f"search ({held_out})", supernet / "log.csv")]
+    runs = [(f"search ({HELD_OUT})", supernet / "log.csv")]
     in_sweep = sweep and Path(supernet).resolve().is_relative_to(Path(sweep).resolve())
     warmup = warmup_folder(sweep) / "log.csv" if in_sweep else None
     if warmup and warmup.is_file():
-        runs.insert(0, (f"search warm-up, shared by the sweep's budgets ({held_out})", warmup))
+        runs.insert(0, (f"search warm-up, shared by the sweep's budgets ({HELD_OUT})", warmup))
     return runs
 
 
@@ -117,7 +122,13 @@ def run(args):
     run_dir, out = Path(args.run), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     supernet = Path(args.supernet) if args.supernet else run_dir / "supernet"
-    release_supernet(supernet, out)
+    if args.keep_search:
+        if not (out / "supernet_log.csv").is_file():
+            raise DeployError(f"{out}: --keep_search needs a released search there (supernet_log.csv)")
+        searches = [(f"search ({HELD_OUT})", out / "supernet_log.csv")]
+    else:
+        release_supernet(supernet, out)
+        searches = search_logs(supernet, args.sweep)
     if args.sweep:
         release_sweep(Path(args.sweep), out)
     images = parity_images(args.data_root)
@@ -126,7 +137,7 @@ def run(args):
         name, folder = model_folder(run_dir, item)
         release_model(folder, out, name, images)
         fine_tunes.append((name, folder / "log.csv"))
-    runs = search_logs(supernet, args.sweep) + [(f"fine-tune {name}", log) for name, log in fine_tunes]
+    runs = searches + [(f"fine-tune {name}", log) for name, log in fine_tunes]
     (out / "training.md").write_text(training_table(runs))
     plot_curves(nme_by_epoch(fine_tunes), {"NME io on the test faces (%), log scale": [n for n, _ in fine_tunes]},
                 out / "fine_tunes.png", "the released fine-tunes, one recipe and one budget", log_y=True)
