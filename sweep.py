@@ -16,7 +16,6 @@ the median of interleaved calls of all models in one run. Resumable: finished st
 import csv
 import hashlib
 import itertools
-import random
 import shutil
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from fbnet_pfld.exporting import export_landmark_model, parity_images
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.metrics import primary_nme
+from fbnet_pfld.sampling import matching_random_archs
 
 FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io",
           "theta_log_prob", "seed"]
@@ -45,30 +45,6 @@ def budgets_between(table, count):
     """``count`` budgets spread inside (cheapest, costliest): the ends need no search."""
     low, high = table.min_latency(), table.max_latency()
     return [round(low + (high - low) * k / (count + 1), 4) for k in range(1, count + 1)]
-
-
-def matching_random_archs(table, predicted, count, seed, tolerance=0.05, draws=100_000):
-    """Up to ``count`` distinct random architectures whose predicted latency is within ``tolerance`` of
-    ``predicted``. Each draw picks every layer's candidate with a random lean towards cheap or costly ones
-    (uniform draws of a large space all cost about the same), and only matching draws are kept."""
-    rng, found = random.Random(seed), []
-    spread = [[table.op_cost(i, name, table.in_widths[i][-1]) for name in layer.candidates]
-              for i, layer in enumerate(table.search_space)]
-    for _ in range(draws):
-        lean = rng.uniform(-4, 4)
-        arch = [rng.choices(layer.candidates, weights=_leaning(costs, lean))[0]
-                for layer, costs in zip(table.search_space, spread)]
-        if abs(table.predict(arch) - predicted) <= tolerance * predicted and arch not in found:
-            found.append(arch)
-            if len(found) == count:
-                break
-    return found
-
-
-def _leaning(costs, lean):
-    """Draw weights over candidates that favour cheap ones (lean < 0) or costly ones (lean > 0)."""
-    low, high = min(costs), max(costs)
-    return [np.exp(lean * ((c - low) / (high - low) - 0.5)) if high > low else 1.0 for c in costs]
 
 
 def search_flags(args):

@@ -209,3 +209,15 @@ def test_inplace_distillation_without_the_sandwich_rule_is_refused(capsys):
         parse_args(["--inplace_distill", "1"])
     assert "--inplace_distill needs --sandwich" in capsys.readouterr().err
     assert parse_args(["--sandwich", "--inplace_distill", "1"]).inplace_distill == 1.0
+
+
+def test_a_measured_table_of_a_width_space_is_complete_and_checks_whole_networks():
+    pytest.importorskip("onnxruntime")
+    from fbnet_pfld.table_builders import build_measured_table, check_table
+
+    table = LookupTable(build_measured_table(threads=1, runs=20, search_space=TINY))
+    assert table.meta["machine"] and table.meta["references"]["pfld_lite"] > 0
+    assert 0 < table.min_latency() < table.max_latency()
+    result = check_table(table, archs=6, runs=20)
+    assert len(set(map(tuple, result["archs"]))) > 1 and all(ms > 0 for ms in result["measured"])
+    assert math.isfinite(result["spearman"]) and math.isfinite(result["mape"])
