@@ -240,6 +240,12 @@ def width_family_nme(points, ms):
     return float(np.interp(np.log(ms), np.log([f[0] for f in family]), [f[1] for f in family]))
 
 
+def budget_use(point):
+    """How much of its budget a searched model's predicted latency spends (a search should spend >= 80%)."""
+    share = point["predicted_ms"] / point["target_ms"]
+    return f"uses {100 * share:.0f}% of its budget" + ("" if share >= 0.8 else " (under 80%)")
+
+
 def budget_lines(points):
     """Per budget: the searched NME against the median of its random controls and the width family."""
     lines, first_seed = [], {}
@@ -255,7 +261,7 @@ def budget_lines(points):
         verdict = "beats" if p["nme_io"] <= median else "does NOT beat"
         line = (f"budget {p['target_ms']:g}: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
                 f"at {p['measured_ms']:.3f} ms {verdict} the median of {len(controls)} random controls "
-                f"({100 * median:.2f}%)")
+                f"({100 * median:.2f}%); {budget_use(p)}")
         family = width_family_nme(points, p["measured_ms"])
         if family is not None:
             line += f"; {p['nme_io'] / family:.3f}x the width family's {100 * family:.2f}% at that latency"

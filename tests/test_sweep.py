@@ -151,3 +151,23 @@ def test_run_to_end_stops_a_resumed_run_at_the_requested_epoch(tmp_path):
     save_checkpoint({"epoch": 4}, tmp_path / LAST)
     run_to_end(calls.append, ["--epochs", "20"], tmp_path, 5)
     assert len(calls) == 2
+
+
+def test_the_summary_judges_each_budget_against_its_controls_the_width_family_and_its_use():
+    def point(kind, nme, ms, **extra):
+        return {"kind": kind, "nme_io": nme, "measured_ms": ms, "seed": 0, **extra}
+
+    searched = dict(arch=["a"], target_ms=1.0, supernet_nme_io=0.2, theta_log_prob=-1.0)
+    points = [point("searched", 0.060, 0.50, predicted_ms=0.95, **searched),
+              point("random", 0.070, 0.50, predicted_ms=0.95, **dict(searched, arch=["b"], theta_log_prob=-3.0)),
+              point("random", 0.050, 0.50, predicted_ms=0.96, **dict(searched, arch=["c"], theta_log_prob=-4.0)),
+              point("searched", 0.080, 0.30, predicted_ms=0.30, **dict(searched, target_ms=0.5, arch=["d"])),
+              point("width", 0.064, 0.40, model="pfld_lite@0.5"), point("width", 0.070, 2.00, model="pfld_lite@1")]
+    lines = sweep.summary(points).splitlines()
+    assert lines[0].startswith("budget 1: searched a NME 6.00%") and "beats the median of 2 random controls (6.00%)" \
+        in lines[0] and "uses 95% of its budget" in lines[0] and "under 80%" not in lines[0]
+    family_at = 0.064 + (0.070 - 0.064) * math.log(0.5 / 0.4) / math.log(2.0 / 0.4)
+    assert f"{0.060 / family_at:.3f}x the width family's" in lines[0] and "(meets <= 0.95x)" in lines[0]
+    assert "does NOT beat" in lines[1] and "uses 60% of its budget (under 80%)" in lines[1]
+    assert "0.30 ms" not in lines[1] and "width family" not in lines[1]  # 0.30 ms lies outside the family
+    assert "best searched NME 8.00% = 1.143x pfld_lite's at 0.150x its latency" in lines[2]
