@@ -44,6 +44,9 @@ def parse_args(argv=None):
     parser.add_argument("--temperature", type=float, default=5.0, help="initial Gumbel-Softmax temperature")
     parser.add_argument("--temperature_decay", type=float, default=0.045, help="T *= exp(-decay) per search epoch")
     parser.add_argument("--arch_fraction", type=float, default=0.2, help="share of TRAIN faces used to tune theta")
+    parser.add_argument("--theta_only", action="store_true",
+                        help="search epochs tune theta alone, the weights stay as the warm-up left them: one supernet, "
+                             "trained once, searched at any number of budgets")
     parser.add_argument("--sandwich", action="store_true",
                         help="each weight step also trains the costliest and the cheapest architecture (BigNAS)")
     parser.add_argument("--inplace_distill", type=non_negative_float, default=0.0,

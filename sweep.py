@@ -7,7 +7,8 @@ write pareto.csv and pareto.png. Also the one-shot ranking check (Kendall tau).
         --reseed 2 --out runs/pareto     # budgets as ratios to pfld_lite; pfld_lite's width family beside
 
 Protocol (the same for every point): the supernet's warm-up (weights only, theta untouched) is run
-once and shared by every budget, which resumes it with ``--target_latency T``; every architecture,
+once and shared by every budget, which resumes it with ``--target_latency T`` and tunes theta alone
+(``--search_weights frozen``: one supernet, trained once, searched at every budget); every architecture,
 searched or random, is then trained from scratch with the same recipe, seed and epochs; NME is that
 of the last epoch (nothing is selected on the test split); latency is onnxruntime, 1 thread, batch 1,
 the median of interleaved calls of all models in one run. Resumable: finished steps are read back.
@@ -51,7 +52,8 @@ def search_flags(args):
     return ["--data_root", args.data_root, "--lut", args.lut, "--epochs", str(args.warmup + args.search_epochs),
             "--warmup_epochs", str(args.warmup), "--batch_size", str(args.batch_size), "--loss", args.loss,
             "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu",
-            *(["--sandwich", "--inplace_distill", str(args.inplace_distill)] if args.sandwich else [])]
+            *(["--sandwich", "--inplace_distill", str(args.inplace_distill)] if args.sandwich else []),
+            *(["--theta_only"] if args.search_weights == "frozen" else [])]
 
 
 def warmup_folder(out):
@@ -302,6 +304,9 @@ def parse_args(argv=None):
                         help="budgets as ratios to pfld_lite's latency in the table (its meta.references)")
     parser.add_argument("--width_family", type=float, nargs="*", default=[],
                         help="width multipliers of pfld_lite to train beside (kind 'width')")
+    parser.add_argument("--search_weights", choices=["frozen", "trained"], default="frozen",
+                        help="frozen: the warm-up trains the one supernet and each budget's search tunes theta alone; "
+                             "trained: each budget's search trains its own copy of the weights beside theta")
     parser.add_argument("--sandwich", action="store_true", help="train the supernet by the sandwich rule")
     parser.add_argument("--inplace_distill", type=float, default=0.0, help="with --sandwich: in-place distillation")
     parser.add_argument("--reseed", type=non_negative_int, default=0,

@@ -177,16 +177,8 @@ class SearchStage(_LandmarkStage):
         self.model.train()
         self.aux_model.train()
         lr = self.optimizer.param_groups[0]["lr"]
-        if args.sandwich:
-            sandwich = Sandwich(self.table.costliest_arch(), self.table.cheapest_arch(), args.inplace_distill)
-            weight_loss, weight_mse = train_weights_sandwich(
-                self.model, self.aux_model, self.weight_loader, self.optimizer, self.runtime, self.loss_fn, sandwich,
-                args.sample, temperature, self.fast)
-        else:
-            weight_loss, weight_mse = train_weights(
-                lambda x: self.model(x, mode=args.sample, temperature=temperature, arch_grad=False)[:2],
-                self.aux_model, self.weight_loader, self.optimizer, self.runtime, self.loss_fn, self.fast,
-                desc=f"epoch {epoch} weights")
+        weight_loss, weight_mse = (math.nan, math.nan) if searching and getattr(args, "theta_only", False) \
+            else self._train_weights(epoch, temperature)
         theta_loss = expected_cost = math.nan
         if searching:
             theta_loss, expected_cost = train_theta(self.supernet, self.aux, self.arch_loader, self.theta_optimizer,
@@ -204,6 +196,17 @@ class SearchStage(_LandmarkStage):
                 "target": args.target_latency if args.target_latency is not None else "",
                 "arch": ",".join(self.arch),
                 "theta_rank_diff": f"{max_rank_difference(self.supernet.arch_parameters(), self.runtime):.3g}"}
+
+    def _train_weights(self, epoch, temperature):
+        """One pass of the weights over their split: a sampled path a step, or the sandwich rule."""
+        args = self.args
+        if args.sandwich:
+            sandwich = Sandwich(self.table.costliest_arch(), self.table.cheapest_arch(), args.inplace_distill)
+            return train_weights_sandwich(self.model, self.aux_model, self.weight_loader, self.optimizer, self.runtime,
+                                          self.loss_fn, sandwich, args.sample, temperature, self.fast)
+        return train_weights(lambda x: self.model(x, mode=args.sample, temperature=temperature, arch_grad=False)[:2],
+                             self.aux_model, self.weight_loader, self.optimizer, self.runtime, self.loss_fn, self.fast,
+                             desc=f"epoch {epoch} weights")
 
     def validate(self):
         self.supernet.eval()
@@ -241,7 +244,8 @@ class SearchStage(_LandmarkStage):
     def describe(self, epoch, row):
         theta = "theta frozen (warm-up)" if math.isnan(row["theta_loss"]) else \
             f"theta loss {row['theta_loss']:.5f} cost {row['expected_cost']:.4g}"
-        return (f"{row['phase']} T={self.temperature:.3f} loss {row['weight_loss']:.5f} | {theta} | arch {row['arch']} "
+        weights = "weights frozen" if math.isnan(row["weight_loss"]) else f"loss {row['weight_loss']:.5f}"
+        return (f"{row['phase']} T={self.temperature:.3f} {weights} | {theta} | arch {row['arch']} "
                 f"({row['arch_cost']:.4g} {self.table.unit}"
                 f"{'' if self.args.target_latency is None else f' <= {self.args.target_latency:g}'})")
 

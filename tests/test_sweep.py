@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import sweep
+from fbnet_pfld.checkpoints import load_checkpoint
 from fbnet_pfld.errors import SearchError
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.models import Supernet
@@ -171,3 +172,25 @@ def test_the_summary_judges_each_budget_against_its_controls_the_width_family_an
     assert "does NOT beat" in lines[1] and "uses 60% of its budget (under 80%)" in lines[1]
     assert "0.30 ms" not in lines[1] and "width family" not in lines[1]  # 0.30 ms lies outside the family
     assert "best searched NME 8.00% = 1.143x pfld_lite's at 0.150x its latency" in lines[2]
+
+
+@pytest.mark.parametrize("theta_only", [True, False])
+def test_theta_only_search_epochs_leave_the_warmed_up_weights_exactly(tmp_path, table, theta_only):
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=24, test=8, seed=5)
+    table.save(tmp_path / "flops.json")
+    flags = ["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--snapshot", str(tmp_path),
+             "--epochs", "3", "--warmup_epochs", "1", "--batch_size", "8", "--workers", "0", "--dev_id", "cpu",
+             "--target_latency", str(0.5 * (table.min_latency() + table.max_latency())),
+             *(["--theta_only"] if theta_only else [])]
+    search_main(flags + ["--stop_after", "1"])
+    warm = load_checkpoint(tmp_path / "supernet/checkpoint_last.pth")["supernet"]
+    search_main(flags + ["--resume", str(tmp_path / "supernet/checkpoint_last.pth")])
+    searched = load_checkpoint(tmp_path / "supernet/checkpoint_last.pth")["supernet"]
+    # The parameters; BatchNorm's running statistics follow the theta pass's batches either way.
+    weights = [k for k, _ in Supernet(68).named_parameters() if ".theta" not in k]
+    thetas = [k for k in warm if ".theta" in k]
+    assert thetas and not all(torch.equal(warm[k], searched[k]) for k in thetas)  # theta was searched
+    assert all(torch.equal(warm[k], searched[k]) for k in weights) == theta_only
+    rows = list(csv.DictReader(open(tmp_path / "supernet/log.csv")))
+    assert [r["phase"] for r in rows] == ["warmup", "search", "search"]
+    assert all(math.isnan(float(r["weight_loss"])) == (theta_only and r["phase"] == "search") for r in rows)
