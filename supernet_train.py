@@ -66,6 +66,8 @@ def parse_args(argv=None):
                      "for a search that ignores latency")
     if args.inplace_distill and not args.sandwich:
         parser.error("--inplace_distill needs --sandwich (the costliest architecture is the teacher)")
+    if args.theta_only and args.warmup_epochs == 0:
+        parser.error("--theta_only keeps the warm-up's weights: it needs --warmup_epochs > 0")
     if not 0 <= args.warmup_epochs <= args.epochs:
         parser.error("--warmup_epochs must be between 0 and --epochs")
     for name in ("alpha", "beta", "temperature", "temperature_decay", "theta_lr", "target_latency", "target_ratio"):

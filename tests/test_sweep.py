@@ -194,3 +194,12 @@ def test_theta_only_search_epochs_leave_the_warmed_up_weights_exactly(tmp_path, 
     rows = list(csv.DictReader(open(tmp_path / "supernet/log.csv")))
     assert [r["phase"] for r in rows] == ["warmup", "search", "search"]
     assert all(math.isnan(float(r["weight_loss"])) == (theta_only and r["phase"] == "search") for r in rows)
+
+
+def test_theta_only_without_a_warmup_is_refused(capsys):
+    from supernet_train import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--theta_only", "--warmup_epochs", "0"])
+    assert "--theta_only keeps the warm-up's weights: it needs --warmup_epochs > 0" in capsys.readouterr().err
+    assert parse_args(["--theta_only", "--warmup_epochs", "2"]).theta_only
