@@ -75,7 +75,8 @@ def search_budget(args, out, warm, target):
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(warm, folder / LAST)
     run_to_end(supernet_train.main, search_flags(args) + ["--snapshot", str(folder.parent),
-                                                          "--target_latency", str(target)], folder,
+                                                          "--target_latency", str(target), "--mode", args.mode],
+               folder,
                args.warmup + args.search_epochs)
     return read_arch(folder / "arch.json")[0] if (folder / "arch.json").is_file() \
         else load_checkpoint(folder / LAST)["arch"]
@@ -150,8 +151,17 @@ def plan_points(args, out, table):
     return warm, points
 
 
+TRAINING_ORDER = ("searched", "width", "baseline", "random")
+
+
+def training_order(points, first_seed):
+    """The order to train in: every budget's searched model, then the hand-designed ones, the random controls,
+    and second seeds last, so a sweep stopped part way has the points its comparisons need most."""
+    return sorted(points, key=lambda p: (p["seed"] != first_seed, TRAINING_ORDER.index(p["kind"])))
+
+
 def train_points(args, out, points, search_space):
-    for point in points:
+    for point in training_order(points, args.seed):
         if "model" in point:
             point["checkpoint"] = fine_tune(args, out, point["model"], model=point["model"], seed=point["seed"])
         else:
@@ -304,6 +314,8 @@ def parse_args(argv=None):
                         help="budgets as ratios to pfld_lite's latency in the table (its meta.references)")
     parser.add_argument("--width_family", type=float, nargs="*", default=[],
                         help="width multipliers of pfld_lite to train beside (kind 'width')")
+    parser.add_argument("--mode", choices=["absolute", "target"], default="absolute",
+                        help="the search objective at each budget (docs/search.md): absolute spends the budget")
     parser.add_argument("--search_weights", choices=["frozen", "trained"], default="frozen",
                         help="frozen: the warm-up trains the one supernet and each budget's search tunes theta alone; "
                              "trained: each budget's search trains its own copy of the weights beside theta")

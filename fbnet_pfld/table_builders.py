@@ -177,7 +177,8 @@ def _time_alone(parts, variants, runtime, threads, runs, tmp):
     alone = {key[:3]: dict(entry, **{k: max(0.0, entry[k] - overhead) for k in ("median", "p10", "p90")})
              for key, entry in zip(parts, timed[1:])}
     head = alone[(None, None, "fixed_head")]["median"]
-    increments = {(index, width): entry["median"] - overhead - head
+    # A wider head never costs less: a negative difference is timing noise (a few channels more of a pooled tap).
+    increments = {(index, width): max(0.0, entry["median"] - overhead - head)
                   for (index, width, _, _), entry in zip(variants, timed[1 + len(parts):])}
     return overhead, alone, increments
 

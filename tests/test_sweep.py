@@ -132,9 +132,19 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
         assert point["measured_ms"] > 0 and point["nme_io"] > 0
     assert (tmp_path / "sweep/pareto.png").stat().st_size > 10_000
     assert "Kendall tau" in (tmp_path / "sweep/summary.txt").read_text()
+    searches = sorted((tmp_path / "sweep").glob("search_*/supernet/checkpoint_last.pth"))
+    assert len(searches) == 2 and all(load_checkpoint(s)["args"]["mode"] == "absolute" for s in searches)
     # Resumable: a second call reads everything back instead of training again.
     again = sweep.run_sweep(sweep.parse_args(args))
     assert [p["nme_io"] for p in again] == [p["nme_io"] for p in points]
+
+
+def test_a_sweep_trains_what_its_comparisons_need_first():
+    """Searched models, then the hand-designed ones, then random controls; second seeds last."""
+    points = [{"kind": "searched", "seed": 0, "n": 0}, {"kind": "searched", "seed": 1, "n": 1},
+              {"kind": "random", "seed": 0, "n": 2}, {"kind": "searched", "seed": 0, "n": 3},
+              {"kind": "width", "seed": 0, "n": 4}, {"kind": "baseline", "seed": 0, "n": 5}]
+    assert [p["n"] for p in sweep.training_order(points, first_seed=0)] == [0, 3, 4, 5, 2, 1]
 
 
 def test_run_to_end_stops_a_resumed_run_at_the_requested_epoch(tmp_path):

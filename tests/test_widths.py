@@ -221,3 +221,21 @@ def test_a_measured_table_of_a_width_space_is_complete_and_checks_whole_networks
     result = check_table(table, archs=6, runs=20)
     assert len(set(map(tuple, result["archs"]))) > 1 and all(ms > 0 for ms in result["measured"])
     assert math.isfinite(result["spearman"]) and math.isfinite(result["mape"])
+
+
+def test_a_wider_head_timed_cheaper_than_the_narrowest_adds_nothing(monkeypatch, tmp_path):
+    """Timing noise must not give a candidate (a skip costs nothing alone) a negative cost."""
+    from fbnet_pfld import table_builders
+
+    def stats(ms):
+        return {"median": ms, "p10": ms, "p90": ms, "runs": 20}
+
+    monkeypatch.setattr(table_builders, "export_part", lambda module, inputs, path, simplify=False: path)
+    monkeypatch.setattr(table_builders, "time_onnx_files",
+                        lambda paths, runtime, threads, runs: [stats(0.01), stats(0.31), stats(0.01), stats(0.29),
+                                                               stats(0.36)])
+    parts = [(None, None, "fixed_head", None, None), (1, 16, "skip", None, None)]
+    _, alone, increments = table_builders._time_alone(parts, [(0, 16, None, None), (0, 24, None, None)],
+                                                      "onnxruntime", 1, 20, tmp_path)
+    assert alone[(1, 16, "skip")]["median"] == 0.0
+    assert increments[(0, 16)] == 0.0 and increments[(0, 24)] == pytest.approx(0.05)
