@@ -18,6 +18,7 @@ from fbnet_pfld.search import BUDGETED, MODES
 from fbnet_pfld.stages import SearchStage
 
 DEFAULT_ALPHA = {"target": 20.0, "absolute": 1.0}
+DEFAULT_BUDGET_USE = {"absolute": 0.8}  # the absolute mode is the one that means to spend its budget
 
 
 def parse_args(argv=None):
@@ -35,6 +36,9 @@ def parse_args(argv=None):
     budget.add_argument("--target_latency", type=float, help="latency budget T in the table's unit")
     budget.add_argument("--target_ratio", type=float, help="latency budget as a ratio to pfld_lite's latency "
                         "measured with the same table (0.16: the reference's budget); means the same on any machine")
+    parser.add_argument("--min_budget_use", type=float,
+                        help="the chosen architecture spends at least this share of the budget (default: 0.8 in "
+                             "absolute mode, 0 in target mode)")
     parser.add_argument("--alpha", type=float, help="latency weight (default 0.25; 20 in target mode, 1 in absolute)")
     parser.add_argument("--beta", type=float, default=0.6)
     parser.add_argument("--deploy_runtime", default="onnxruntime",
@@ -58,6 +62,10 @@ def parse_args(argv=None):
     args.mode = args.mode or ("target" if budgeted else "mul")
     if args.alpha is None:
         args.alpha = DEFAULT_ALPHA.get(args.mode, 0.25)
+    if args.min_budget_use is None:
+        args.min_budget_use = DEFAULT_BUDGET_USE.get(args.mode, 0.0)
+    elif not budgeted or not 0 <= args.min_budget_use <= 1:
+        parser.error("--min_budget_use goes with a budget and is a share in [0, 1]")
     if (args.mode in BUDGETED) != budgeted:
         parser.error("--target_latency or --target_ratio goes with --mode target (the default when one is given) or "
                      "absolute")

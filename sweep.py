@@ -52,6 +52,7 @@ def search_flags(args):
     return ["--data_root", args.data_root, "--lut", args.lut, "--epochs", str(args.warmup + args.search_epochs),
             "--warmup_epochs", str(args.warmup), "--batch_size", str(args.batch_size), "--loss", args.loss,
             "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu",
+            "--theta_lr", str(args.theta_lr),
             *(["--sandwich", "--inplace_distill", str(args.inplace_distill)] if args.sandwich else []),
             *(["--theta_only"] if args.search_weights == "frozen" else [])]
 
@@ -93,7 +94,8 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, see
     if arch is not None:
         write_arch(snapshot / "arch.json", arch, search_space)
         flags += ["--arch", str(snapshot / "arch.json"), "--from_scratch"]
-    run_to_end(retrain.main, flags, snapshot / model, args.finetune_epochs)
+    if not args.report_only:
+        run_to_end(retrain.main, flags, snapshot / model, args.finetune_epochs)
     return snapshot / model / LAST
 
 
@@ -167,6 +169,18 @@ def train_points(args, out, points, search_space):
         else:
             point["checkpoint"] = fine_tune(args, out, arch_folder_name(point["arch"]), point["arch"],
                                             search_space=search_space, seed=point["seed"])
+
+
+def finished(args, point):
+    """Whether a point's fine-tune has run all its epochs (a sweep stopped part way reports only those)."""
+    last = Path(point["checkpoint"])
+    return last.is_file() and load_checkpoint(last)["epoch"] + 1 >= args.finetune_epochs
+
+
+def describe_point(point):
+    name = point.get("model") or ",".join(point["arch"])
+    return f"{point['kind']} {name}" + (f" (budget {point['target_ms']:g})" if "target_ms" in point else "") + \
+        f" seed {point['seed']}"
 
 
 def measure_points(args, out, table, points, warm):
@@ -333,6 +347,9 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=non_negative_int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=positive_int, default=2000, help="timed calls per model")
+    parser.add_argument("--report_only", action="store_true",
+                        help="train nothing more: report the points whose fine-tunes are finished, name the rest")
+    parser.add_argument("--theta_lr", type=float, default=0.01, help="the searches' theta learning rate")
     return parser.parse_args(argv)
 
 
@@ -342,11 +359,13 @@ def run_sweep(args):
     table = LookupTable.load(args.lut)
     warm, points = plan_points(args, out, table)
     train_points(args, out, points, table.search_space)
+    missing = [p for p in points if not finished(args, p)]
+    points = [p for p in points if finished(args, p)]
     measure_points(args, out, table, points, warm)
     write_csv(points, out / "pareto.csv")
     plot_pareto(points, out / "pareto.png", f"{args.data_root}, table {Path(args.lut).name}, "
                 f"{args.finetune_epochs} epochs each from scratch")
-    text = summary(points)
+    text = summary(points) + "".join(f"\nnot trained yet (left out): {describe_point(p)}" for p in missing)
     (out / "summary.txt").write_text(text + "\n")
     print(text)
     return points

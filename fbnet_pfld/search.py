@@ -12,14 +12,17 @@ under the current Gumbel-Softmax op weights (stem and head included), in one of 
   2020) in the same scale-free form: being under the budget costs too, so the search spends it
   instead of settling on whichever cheap ops learn fastest in a short supernet training.
 
-Because a soft expectation can sit at T while the argmax architecture overshoots it, the chosen
-architecture under a budget is the most probable one (largest sum of log softmax(theta)) whose
-predicted latency is <= T, found exactly by a Pareto dynamic programme over the layers.
+Because a soft expectation can sit at T while the argmax architecture overshoots it (or, with flat op
+probabilities, undershoots it by half), the chosen architecture under a budget is the most probable one
+(largest sum of log softmax(theta)) whose predicted latency lies in [floor * T, T], found by a dynamic
+programme over the layers; the absolute mode spends at least 80% of T by default, the target mode
+sets no floor.
 """
 
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,7 +39,7 @@ BUDGETED = ("target", "absolute")  # the modes with a latency budget T
 class SearchObjective:
     """Task loss + latency term of the lookup table; ``choose`` picks the final architecture."""
 
-    def __init__(self, table, mode="mul", alpha=0.25, beta=0.6, target=None):
+    def __init__(self, table, mode="mul", alpha=0.25, beta=0.6, target=None, floor=0.0):
         if mode not in MODES:
             raise SearchError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if (mode in BUDGETED) != (target is not None):
@@ -47,6 +50,8 @@ class SearchObjective:
         if mode == "mul" and alpha <= 0:
             raise SearchError("mode mul needs alpha > 0 (it scales the whole loss); use mode add with alpha 0 "
                              "for a search that ignores latency")
+        if not 0 <= floor <= 1:
+            raise SearchError(f"the share of the budget to spend must be in [0, 1], got {floor}")
         if alpha < 0 or (target is not None and target <= 0):
             raise SearchError("alpha must be >= 0 and a latency target > 0")
         if target is not None and target < table.min_latency():
@@ -58,6 +63,7 @@ class SearchObjective:
                               f"feel no latency pressure; the table spans {table.min_latency():.4g} to "
                               f"{table.max_latency():.4g}")
         self.table, self.mode, self.alpha, self.beta, self.target = table, mode, alpha, beta, target
+        self.floor = floor
         self.min_cost = table.min_latency()
         if self.min_cost <= 0:
             raise SearchError(f"{table.source}: the cheapest architecture costs {self.min_cost} {table.unit}; "
@@ -85,44 +91,72 @@ class SearchObjective:
         """The architecture the search stands for now: argmax, or the most probable within budget."""
         if self.target is None:
             return supernet.chosen_arch()
-        return most_probable_within(supernet.log_probabilities(), self.table, self.target)
+        return most_probable_within(supernet.log_probabilities(), self.table, self.target, self.floor)
 
     def describe(self):
+        spend = f", the choice spends >= {100 * self.floor:g}% of it" if self.floor else ""
         if self.mode == "target":
-            return f"target {self.target:g} {self.table.unit}, task * (1 + {self.alpha:g} * max(0, L/T - 1)^2)"
+            return f"target {self.target:g} {self.table.unit}, task * (1 + {self.alpha:g} * max(0, L/T - 1)^2){spend}"
         if self.mode == "absolute":
-            return f"absolute {self.target:g} {self.table.unit}, task * (1 + {self.alpha:g} * |L/T - 1|)"
+            return f"absolute {self.target:g} {self.table.unit}, task * (1 + {self.alpha:g} * |L/T - 1|){spend}"
         return f"{self.mode}, alpha {self.alpha:g}, beta {self.beta:g}"
 
 
-class _Partial(NamedTuple):
-    cost: float
-    log_probability: float
-    ops: tuple
-    width: int  # channels the partial architecture ends in: the next layer's cost depends on it
+COST_STEPS = 20000  # the choice's cost resolution: partial architectures within budget / COST_STEPS compete
 
 
-def most_probable_within(log_probabilities, table, budget):
-    """Exact most probable architecture with ``table.predict(arch) <= budget``.
+def most_probable_within(log_probabilities, table, budget, floor=0.0):
+    """The most probable architecture with ``floor * budget <= table.predict(arch) <= budget``.
 
-    Keeps, layer by layer and for each width the partial architectures end in, only those that no other
-    beats on both cost and probability (a Pareto front), which stays small; then takes the most probable
-    complete one within budget. Raises SearchError when even the cheapest architecture is over the budget."""
+    A dynamic programme over the layers that keeps, for each width a partial architecture ends in and each
+    cost step of ``budget / COST_STEPS``, only the most probable partial (with its exact cost), so it is
+    exact up to partials whose costs agree to that resolution. The floor (a lower bound on the share of
+    the budget spent) makes a search that should spend its budget choose an architecture that does, even
+    when its op probabilities are still too flat for the most probable one to. Raises SearchError when
+    no architecture lies in the range."""
+    low = floor * budget
     if table.min_latency() > budget:
         raise SearchError(f"no architecture fits {budget:g} {table.unit}: the cheapest costs "
                          f"{table.min_latency():.4g}")
-    front = [_Partial(table.fixed, 0.0, (), table.search_space[0].c_in)]
+    if table.max_latency() < low:
+        raise SearchError(f"no architecture spends {low:g} {table.unit}: the costliest costs "
+                         f"{table.max_latency():.4g}")
+    step = budget / COST_STEPS
+    states = {table.search_space[0].c_in: (np.array([table.fixed]), np.array([0.0]))}
+    trail = []  # per layer: {width: (previous width, previous state, op index) arrays}
     for i, (layer, log_p) in enumerate(zip(table.search_space, log_probabilities)):
-        candidates = [_Partial(p.cost + table.op_cost(i, name, p.width), p.log_probability + float(lp),
-                               p.ops + (name,), layer.output_width(name, p.width))
-                      for p in front for name, lp in zip(layer.candidates, log_p)]
-        candidates.sort(key=lambda p: (p.cost, -p.log_probability))
-        front, best = [], {}
-        for p in candidates:
-            if p.log_probability > best.get(p.width, -math.inf) and p.cost <= budget:
-                front.append(p)
-                best[p.width] = p.log_probability
-    return list(max(front, key=lambda p: p.log_probability).ops)
+        grown = {}
+        for width, (cost, score) in states.items():
+            for k, (name, lp) in enumerate(zip(layer.candidates, log_p)):
+                new_cost = cost + table.op_cost(i, name, width)
+                keep = np.flatnonzero(new_cost <= budget + 1e-12)
+                parts = grown.setdefault(layer.output_width(name, width), [])
+                parts.append((new_cost[keep], score[keep] + float(lp), np.full(len(keep), width), keep,
+                              np.full(len(keep), k)))
+        states, trail_layer = {}, {}
+        for width, parts in grown.items():
+            cost, score, before, index, op = (np.concatenate(column) for column in zip(*parts))
+            order = np.lexsort((-score, np.floor(cost / step)))
+            _, first = np.unique(np.floor(cost[order] / step), return_index=True)
+            kept = order[first]
+            states[width] = (cost[kept], score[kept])
+            trail_layer[width] = (before[kept], index[kept], op[kept])
+        trail.append(trail_layer)
+    return _best_in_range(states, trail, table, low - step)
+
+
+def _best_in_range(states, trail, table, low):
+    """Walk back from the most probable complete architecture costing at least ``low``."""
+    finals = [(score[j], width, j) for width, (cost, score) in states.items() for j in np.flatnonzero(cost >= low)]
+    if not finals:
+        raise SearchError(f"no architecture spends {low:g} {table.unit} within the budget")
+    _, width, j = max(finals)
+    ops = []
+    for layer, trail_layer in zip(reversed(table.search_space), reversed(trail)):
+        before, index, op = trail_layer[width]
+        ops.append(layer.candidates[op[j]])
+        width, j = int(before[j]), int(index[j])
+    return ops[::-1]
 
 
 def train_theta(supernet, aux, loader, optimizer, objective, loss_fn, sample, temperature, runtime, fast=EAGER):

@@ -114,7 +114,8 @@ class SearchStage(_LandmarkStage):
             args.target_latency = args.target_ratio * self.table.reference_latency("pfld_lite")
         self.supernet = Supernet(self.num_points, self.table.search_space).to(runtime.device)
         self.aux = auxiliary_net_for(self.supernet).to(runtime.device)
-        self.objective = SearchObjective(self.table, args.mode, args.alpha, args.beta, args.target_latency)
+        self.objective = SearchObjective(self.table, args.mode, args.alpha, args.beta, args.target_latency,
+                                         args.min_budget_use)
         self._optimise(self.supernet.weight_parameters() + list(self.aux.parameters()))
         self.theta_optimizer = torch.optim.AdamW(self.supernet.arch_parameters(), lr=args.theta_lr,
                                                  weight_decay=args.theta_weight_decay)
@@ -148,10 +149,11 @@ class SearchStage(_LandmarkStage):
         check_matches(state, path, self.num_points, search_space=self.supernet.search_space)
 
     def resume_may_change(self, state):
-        """The latency objective has not acted while theta was frozen: a shared warm-up (the sweep's) may be
-        resumed with any budget."""
+        """The latency objective and theta's optimiser have not acted while theta was frozen: a shared warm-up
+        (the sweep's) may be resumed with any budget and any theta settings."""
         if state["epoch"] + 1 <= state.get("args", {}).get("warmup_epochs", 0):
-            return ("target_latency", "target_ratio", "mode", "alpha", "beta")
+            return ("target_latency", "target_ratio", "mode", "alpha", "beta", "min_budget_use", "theta_lr",
+                    "theta_weight_decay", "temperature_decay")
         return ()
 
     def load_state(self, state):
@@ -159,6 +161,8 @@ class SearchStage(_LandmarkStage):
         load_state_dict(self.aux, state["aux"], self.args.resume)
         self.optimizer.load_state_dict(state["optimizer"])
         self.theta_optimizer.load_state_dict(state["theta_optimizer"])
+        for group in self.theta_optimizer.param_groups:  # a resume of a warm-up may set theta's (as yet unused) rates
+            group.update(lr=self.args.theta_lr, weight_decay=self.args.theta_weight_decay)
         self.scheduler.load_state_dict(state["scheduler"])
         self.temperature, self.history = state["temperature"], state["theta_history"]
         self.arch = self.objective.choose(self.supernet)

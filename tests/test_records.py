@@ -47,6 +47,22 @@ def test_release_counts_a_sweeps_shared_warm_up_only_for_the_sweeps_own_searches
     assert search_logs(inside, None) == [(search, inside / "log.csv")]
 
 
+def test_release_of_a_sweep_alone_touches_nothing_else(tmp_path):
+    """A Pareto front released beside an earlier release leaves its models, logs and training table alone."""
+    from tools.release import main
+
+    sweep, out = tmp_path / "sweep", tmp_path / "released"
+    sweep.mkdir()
+    out.mkdir()
+    for name in ("pareto.csv", "pareto.png", "summary.txt"):
+        (sweep / name).write_text(name)
+    (out / "training.md").write_text("the release's own table")
+    main(["--no_search", "--sweep", str(sweep), "--models", "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["pareto.csv", "pareto.png", "pareto_summary.txt", "training.md"]
+    assert (out / "training.md").read_text() == "the release's own table"
+    assert (out / "pareto_summary.txt").read_text() == "summary.txt"
+
+
 def test_release_puts_fine_tunes_of_different_lengths_on_one_epoch_axis(tmp_path):
     from tools.release import nme_by_epoch
 

@@ -100,6 +100,27 @@ def test_the_budgeted_choice_is_the_most_probable_architecture_within_budget(tab
         most_probable_within(log_p, table, table.min_latency() * 0.9)
 
 
+def test_a_floor_makes_flat_probabilities_spend_the_budget(table):
+    """With flat op probabilities the most probable architecture within budget can be far under it; with a
+    floor the choice spends at least that share, and is the most probable one that does (brute force)."""
+    everything = list(itertools.product(*(layer.ops for layer in table.search_space)))
+    costs = {a: table.predict(a) for a in everything}
+    log_p = [torch.log_softmax(-torch.tensor([table.op_cost(i, op) for op in layer.ops]), 0).tolist()
+             for i, layer in enumerate(table.search_space)]  # the cheaper, the likelier
+    budget = sorted(costs.values())[len(costs) * 3 // 4]
+    free = most_probable_within(log_p, table, budget)
+    spent = most_probable_within(log_p, table, budget, floor=0.9)
+    assert table.predict(free) < 0.9 * budget <= table.predict(spent) <= budget
+    score = {a: sum(lp[layer.ops.index(op)] for lp, layer, op in zip(log_p, table.search_space, a))
+             for a, c in costs.items() if 0.9 * budget <= c <= budget}
+    assert math.isclose(score[tuple(spent)], max(score.values()), rel_tol=1e-12)
+    with pytest.raises(ValueError, match="no architecture spends"):
+        most_probable_within(log_p, table, table.max_latency(), floor=1.01)
+    assert "spends >= 80% of it" in SearchObjective(table, "absolute", 1.0, target=budget, floor=0.8).describe()
+    with pytest.raises(SearchError, match="share of the budget"):
+        SearchObjective(table, "absolute", 1.0, target=budget, floor=1.5)
+
+
 def test_a_budget_at_the_cheapest_forces_the_cheapest(tmp_path, table):
     root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=48, test=8, seed=3)
     table.save(tmp_path / "flops.json")
@@ -137,6 +158,10 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
     # Resumable: a second call reads everything back instead of training again.
     again = sweep.run_sweep(sweep.parse_args(args))
     assert [p["nme_io"] for p in again] == [p["nme_io"] for p in points]
+    # Stopped part way: --report_only trains nothing more, reports what is finished and names the rest.
+    partial = sweep.run_sweep(sweep.parse_args(args + ["--randoms", "2", "--report_only"]))
+    assert len(partial) == len(points)
+    assert (tmp_path / "sweep/summary.txt").read_text().count("not trained yet (left out): random ") == 2
 
 
 def test_a_sweep_trains_what_its_comparisons_need_first():
@@ -213,3 +238,21 @@ def test_theta_only_without_a_warmup_is_refused(capsys):
         parse_args(["--theta_only", "--warmup_epochs", "0"])
     assert "--theta_only keeps the warm-up's weights: it needs --warmup_epochs > 0" in capsys.readouterr().err
     assert parse_args(["--theta_only", "--warmup_epochs", "2"]).theta_only
+
+
+def test_a_warm_up_resumed_into_a_search_takes_the_searchs_theta_settings(tmp_path, table):
+    """Theta has not moved during a warm-up, so its learning rate and the budget's floor may be set at resume,
+    and they act (not the warm-up's)."""
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=24, test=8, seed=6)
+    table.save(tmp_path / "flops.json")
+    flags = ["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--snapshot", str(tmp_path),
+             "--epochs", "2", "--warmup_epochs", "1", "--batch_size", "8", "--workers", "0", "--dev_id", "cpu"]
+    search_main(flags + ["--stop_after", "1"])
+    last = tmp_path / "supernet/checkpoint_last.pth"
+    search_main(flags + ["--resume", str(last), "--theta_lr", "0.05", "--mode", "absolute", "--target_latency",
+                         str(table.max_latency()), "--min_budget_use", "0.9"])
+    state = load_checkpoint(last)
+    assert [g["lr"] for g in state["theta_optimizer"]["param_groups"]] == [0.05]
+    assert state["args"]["min_budget_use"] == 0.9
+    arch = json.loads((tmp_path / "supernet/arch.json").read_text())
+    assert arch["predicted_cost"] >= 0.9 * table.max_latency()

@@ -139,10 +139,14 @@ def test_extremes_and_the_budgeted_choice_match_brute_force(tiny_table):
     assert tiny_table.max_latency() == pytest.approx(max(costs.values()))
     rng = random.Random(3)
     log_p = [[math.log(rng.random()) for _ in layer.candidates] for layer in TINY]
-    for budget in np.linspace(tiny_table.min_latency(), tiny_table.max_latency(), 7):
+    for budget, floor in itertools.product(np.linspace(tiny_table.min_latency(), tiny_table.max_latency(), 7),
+                                           (0.0, 0.8, 0.95)):
         score = {arch: sum(lp[layer.candidates.index(n)] for lp, layer, n in zip(log_p, TINY, arch))
-                 for arch, cost in costs.items() if cost <= budget + 1e-12}
-        chosen = most_probable_within(log_p, tiny_table, budget)
+                 for arch, cost in costs.items() if floor * budget <= cost <= budget + 1e-12}
+        if not score:
+            continue
+        chosen = most_probable_within(log_p, tiny_table, budget, floor)
+        assert floor * budget <= tiny_table.predict(chosen) <= budget + 1e-12
         assert score[tuple(chosen)] == pytest.approx(max(score.values()))
 
 

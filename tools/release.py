@@ -8,6 +8,10 @@ benchmark without training.
     # the search and the fine-tunes in separate folders, with a sweep's Pareto front:
     python -m tools.release --run runs/final --supernet runs/sweep/search_0.35/supernet --sweep runs/sweep \
         --models subnet pfld_lite --data_root data/faces68
+
+    # fine-tunes alone (a family of a sweep's searched models), or a sweep's Pareto front alone:
+    python -m tools.release --no_search --models small=FOLDER large=FOLDER --out released/family
+    python -m tools.release --no_search --sweep runs/pareto --models --out released
 """
 
 import shutil
@@ -40,7 +44,7 @@ def release_supernet(folder, out):
 
 
 def release_sweep(folder, out):
-    """The sweep's Pareto front (issue: searched vs random vs baselines)."""
+    """The sweep's Pareto front: searched against random against hand-designed models."""
     for name, released_name in (("pareto.csv", "pareto.csv"), ("pareto.png", "pareto.png"),
                                 ("summary.txt", "pareto_summary.txt")):
         shutil.copy(folder / name, out / released_name)
@@ -97,8 +101,9 @@ def parse_args(argv=None):
     parser.add_argument("--keep_search", action="store_true",
                         help="keep the search already in OUT (supernet.pth, arch.json, its log) and release new "
                              "fine-tunes of its architecture beside it")
+    parser.add_argument("--no_search", action="store_true", help="release no search, only fine-tunes or a sweep")
     parser.add_argument("--sweep", help="a sweep.py output folder whose pareto.csv/png to release")
-    parser.add_argument("--models", nargs="+", default=["subnet", "pfld_lite"],
+    parser.add_argument("--models", nargs="*", default=["subnet", "pfld_lite"],
                         help="retrain folders to release: NAME (RUN/NAME) or NAME=FOLDER")
     parser.add_argument("--data_root", help="test faces for the export parity check")
     return parser.parse_args(argv)
@@ -122,7 +127,9 @@ def run(args):
     run_dir, out = Path(args.run), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     supernet = Path(args.supernet) if args.supernet else run_dir / "supernet"
-    if args.keep_search:
+    if args.no_search:
+        searches = []
+    elif args.keep_search:
         if not (out / "supernet_log.csv").is_file():
             raise DeployError(f"{out}: --keep_search needs a released search there (supernet_log.csv)")
         searches = [(f"search ({HELD_OUT})", out / "supernet_log.csv")]
@@ -138,9 +145,12 @@ def run(args):
         release_model(folder, out, name, images)
         fine_tunes.append((name, folder / "log.csv"))
     runs = searches + [(f"fine-tune {name}", log) for name, log in fine_tunes]
-    (out / "training.md").write_text(training_table(runs))
-    plot_curves(nme_by_epoch(fine_tunes), {"NME io on the test faces (%), log scale": [n for n, _ in fine_tunes]},
-                out / "fine_tunes.png", "the released fine-tunes, one recipe and one budget", log_y=True)
+    if runs:
+        (out / "training.md").write_text(training_table(runs))
+    if fine_tunes:
+        plot_curves(nme_by_epoch(fine_tunes),
+                    {"NME io on the test faces (%), log scale": [n for n, _ in fine_tunes]},
+                    out / "fine_tunes.png", "the released fine-tunes, one recipe and one budget", log_y=True)
     for path in sorted(out.iterdir()):
         print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
 
