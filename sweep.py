@@ -145,8 +145,9 @@ def plan_points(args, out, table):
         points.append(searched)
         if k < args.reseed:
             points.append(dict(searched, seed=args.seed + 1))
-        controls = [a for a in matching_random_archs(table, table.predict(arch), args.randoms + 1, args.seed + k)
-                    if a != arch][:args.randoms]
+        randoms = args.randoms if args.random_budgets is None or k < args.random_budgets else 0
+        controls = [a for a in matching_random_archs(table, table.predict(arch), randoms + 1, args.seed + k)
+                    if a != arch][:randoms]
         points += [dict(searched, kind="random", arch=a) for a in controls]
     points += [{"kind": "width", "model": f"pfld_lite@{m:g}", "seed": args.seed} for m in args.width_family]
     points += [{"kind": "baseline", "model": model, "seed": args.seed} for model in args.baselines]
@@ -338,6 +339,8 @@ def parse_args(argv=None):
     parser.add_argument("--reseed", type=non_negative_int, default=0,
                         help="fine-tune the searched models of the first N budgets with a second seed too")
     parser.add_argument("--randoms", type=non_negative_int, default=3, help="random controls per budget")
+    parser.add_argument("--random_budgets", type=non_negative_int,
+                        help="random controls at the first N budgets only (default: every budget)")
     parser.add_argument("--baselines", nargs="*", default=["pfld_lite"], help="hand-designed networks to add")
     parser.add_argument("--warmup", type=non_negative_int, default=5)
     parser.add_argument("--search_epochs", type=positive_int, default=10)

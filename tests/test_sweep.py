@@ -159,9 +159,10 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
     again = sweep.run_sweep(sweep.parse_args(args))
     assert [p["nme_io"] for p in again] == [p["nme_io"] for p in points]
     # Stopped part way: --report_only trains nothing more, reports what is finished and names the rest.
-    partial = sweep.run_sweep(sweep.parse_args(args + ["--randoms", "2", "--report_only"]))
+    partial = sweep.run_sweep(sweep.parse_args(args + ["--randoms", "2", "--random_budgets", "1", "--report_only"]))
     assert len(partial) == len(points)
-    assert (tmp_path / "sweep/summary.txt").read_text().count("not trained yet (left out): random ") == 2
+    assert (tmp_path / "sweep/summary.txt").read_text().count("not trained yet (left out): random ") == 1
+    assert [p["kind"] for p in partial].count("random") == 1  # the second budget has none now
 
 
 def test_a_sweep_trains_what_its_comparisons_need_first():
