@@ -112,15 +112,13 @@ def most_probable_within(log_probabilities, table, budget, floor=0.0):
     cost step of ``budget / COST_STEPS``, only the most probable partial (with its exact cost), so it is
     exact up to partials whose costs agree to that resolution. The floor (a lower bound on the share of
     the budget spent) makes a search that should spend its budget choose an architecture that does, even
-    when its op probabilities are still too flat for the most probable one to. Raises SearchError when
-    no architecture lies in the range."""
+    when its op probabilities are still too flat for the most probable one to; where no architecture
+    spends that much (a coarse space), the costliest within budget is taken. Raises SearchError when
+    nothing fits the budget."""
     low = floor * budget
     if table.min_latency() > budget:
         raise SearchError(f"no architecture fits {budget:g} {table.unit}: the cheapest costs "
                          f"{table.min_latency():.4g}")
-    if table.max_latency() < low:
-        raise SearchError(f"no architecture spends {low:g} {table.unit}: the costliest costs "
-                         f"{table.max_latency():.4g}")
     step = budget / COST_STEPS
     states = {table.search_space[0].c_in: (np.array([table.fixed]), np.array([0.0]))}
     trail = []  # per layer: {width: (previous width, previous state, op index) arrays}
@@ -146,11 +144,10 @@ def most_probable_within(log_probabilities, table, budget, floor=0.0):
 
 
 def _best_in_range(states, trail, table, low):
-    """Walk back from the most probable complete architecture costing at least ``low``."""
-    finals = [(score[j], width, j) for width, (cost, score) in states.items() for j in np.flatnonzero(cost >= low)]
-    if not finals:
-        raise SearchError(f"no architecture spends {low:g} {table.unit} within the budget")
-    _, width, j = max(finals)
+    """Walk back from the most probable complete architecture costing at least ``low`` (else the costliest)."""
+    finals = [(cost[j] >= low, score[j] if cost[j] >= low else cost[j], width, j)
+              for width, (cost, score) in states.items() for j in range(len(cost))]
+    *_, width, j = max(finals)
     ops = []
     for layer, trail_layer in zip(reversed(table.search_space), reversed(trail)):
         before, index, op = trail_layer[width]
