@@ -58,6 +58,12 @@ def parse_args(argv=None):
                              "the others (in-place distillation; 0: off)")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
+    check_search_args(parser, args)
+    return args
+
+
+def check_search_args(parser, args):
+    """Fill the mode's defaults and refuse combinations that cannot mean anything, in one line each."""
     budgeted = args.target_latency is not None or args.target_ratio is not None
     args.mode = args.mode or ("target" if budgeted else "mul")
     if args.alpha is None:
@@ -84,7 +90,6 @@ def parse_args(argv=None):
             parser.error(f"--{name} must be a finite number >= 0, got {value}")
     if args.temperature <= 0 or not 0 < args.arch_fraction < 1:
         parser.error("--temperature must be > 0 and --arch_fraction in (0, 1)")
-    return args
 
 
 def run_search(args, runtime):
