@@ -273,6 +273,15 @@ def budget_use(point):
     return f"uses {100 * share:.0f}% of its budget" + ("" if share >= 0.8 else " (under 80%)")
 
 
+def against_controls(point, controls):
+    """The searched NME against the median of its random controls' (or that there are none)."""
+    if not controls:
+        return "(no random controls at this budget)"
+    median = float(np.median(controls))
+    verdict = "beats" if point["nme_io"] <= median else "does NOT beat"
+    return f"{verdict} the median of {len(controls)} random controls ({100 * median:.2f}%)"
+
+
 def budget_lines(points):
     """Per budget: the searched NME against the median of its random controls and the width family."""
     lines, first_seed = [], {}
@@ -284,15 +293,15 @@ def budget_lines(points):
             continue
         first_seed[p["target_ms"]] = p
         controls = [q["nme_io"] for q in points if q["kind"] == "random" and q["target_ms"] == p["target_ms"]]
-        median = float(np.median(controls)) if controls else float("nan")
-        verdict = "beats" if p["nme_io"] <= median else "does NOT beat"
         line = (f"budget {p['target_ms']:g}: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
-                f"at {p['measured_ms']:.3f} ms {verdict} the median of {len(controls)} random controls "
-                f"({100 * median:.2f}%); {budget_use(p)}")
+                f"at {p['measured_ms']:.3f} ms {against_controls(p, controls)}; {budget_use(p)}")
         family = width_family_nme(points, p["measured_ms"])
         if family is not None:
             line += f"; {p['nme_io'] / family:.3f}x the width family's {100 * family:.2f}% at that latency"
             line += " (target <= 0.95x)" if p["nme_io"] > 0.95 * family else " (meets <= 0.95x)"
+        elif any(q["kind"] == "width" for q in points):
+            span = sorted(q["measured_ms"] for q in points if q["kind"] == "width")
+            line += f"; outside the width family's measured {span[0]:.3f}-{span[-1]:.3f} ms"
         lines.append(line)
     return lines
 

@@ -73,6 +73,30 @@ def test_released_models_load_and_agree():
     assert table.predict(arch) <= search["args"]["target_latency"]
 
 
+def test_the_released_family_spans_its_budgets_and_matches_the_pareto_front():
+    """released/family: each model rebuilds, matches its ONNX file, is the sweep's searched model at its
+    budget in pareto.csv, and the three are ordered by latency."""
+    import csv
+
+    from conftest import ROOT, onnx_checkpoint_difference
+
+    from fbnet_pfld.lookup_table import LookupTable
+
+    family = ROOT / "released" / "family"
+    table = LookupTable.load(ROOT / "data" / "lut_whole.json")
+    searched = {row["arch"]: row for row in csv.DictReader(open(ROOT / "released" / "pareto.csv"))
+                if row["kind"] == "searched"}
+    predicted = []
+    for name in ("small", "medium", "large"):
+        assert onnx_checkpoint_difference(family / f"{name}.pth", family / f"{name}.onnx") <= 1e-4
+        arch = load_checkpoint(family / f"{name}.pth")["arch"]
+        row = searched[",".join(arch)]
+        predicted.append(table.predict(arch))
+        assert predicted[-1] <= float(row["target_ms"]) and float(row["predicted_ms"]) == pytest.approx(
+            predicted[-1], rel=1e-4)
+    assert predicted == sorted(predicted)
+
+
 @pytest.mark.skipif(not (SHARED / "faces68/val").is_dir(), reason="needs ../shared/data/faces68")
 def test_detector_in_the_loop_scores_every_face_and_the_peers_faces(tmp_path):
     """Real faces through the released subnet: a face no detector can find is counted as missed (not
