@@ -37,6 +37,7 @@ from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.metrics import primary_nme
 from fbnet_pfld.sampling import matching_random_archs
+from fbnet_pfld.search import BUDGETED
 
 FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io",
           "theta_log_prob", "seed"]
@@ -338,7 +339,7 @@ def parse_args(argv=None):
                         help="budgets as ratios to pfld_lite's latency in the table (its meta.references)")
     parser.add_argument("--width_family", type=float, nargs="*", default=[],
                         help="width multipliers of pfld_lite to train beside (kind 'width')")
-    parser.add_argument("--mode", choices=["absolute", "target"], default="absolute",
+    parser.add_argument("--mode", choices=BUDGETED, default="absolute",
                         help="the search objective at each budget (docs/search.md): absolute spends the budget")
     parser.add_argument("--search_weights", choices=["frozen", "trained"], default="frozen",
                         help="frozen: the warm-up trains the one supernet and each budget's search tunes theta alone; "
@@ -360,7 +361,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=positive_int, default=2000, help="timed calls per model")
     parser.add_argument("--report_only", action="store_true",
-                        help="train nothing more: report the points whose fine-tunes are finished, name the rest")
+                        help="fine-tune nothing more (the warm-up and searches still finish): report the points "
+                             "whose fine-tunes are finished, name the rest")
     parser.add_argument("--theta_lr", type=float, default=0.01, help="the searches' theta learning rate")
     return parser.parse_args(argv)
 
@@ -371,8 +373,9 @@ def run_sweep(args):
     table = LookupTable.load(args.lut)
     warm, points = plan_points(args, out, table)
     train_points(args, out, points, table.search_space)
-    missing = [p for p in points if not finished(args, p)]
-    points = [p for p in points if finished(args, p)]
+    done = [finished(args, p) for p in points]
+    missing = [p for p, d in zip(points, done) if not d]
+    points = [p for p, d in zip(points, done) if d]
     measure_points(args, out, table, points, warm)
     write_csv(points, out / "pareto.csv")
     plot_pareto(points, out / "pareto.png", f"{args.data_root}, table {Path(args.lut).name}, "

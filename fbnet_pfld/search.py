@@ -134,8 +134,9 @@ def most_probable_within(log_probabilities, table, budget, floor=0.0):
         states, trail_layer = {}, {}
         for width, parts in grown.items():
             cost, score, before, index, op = (np.concatenate(column) for column in zip(*parts))
-            order = np.lexsort((-score, np.floor(cost / step)))
-            _, first = np.unique(np.floor(cost[order] / step), return_index=True)
+            bucket = np.floor(cost / step)
+            order = np.lexsort((-score, bucket))
+            _, first = np.unique(bucket[order], return_index=True)
             kept = order[first]
             states[width] = (cost[kept], score[kept])
             trail_layer[width] = (before[kept], index[kept], op[kept])
@@ -145,9 +146,9 @@ def most_probable_within(log_probabilities, table, budget, floor=0.0):
 
 def _best_in_range(states, trail, table, low):
     """Walk back from the most probable complete architecture costing at least ``low`` (else the costliest)."""
-    finals = [(cost[j] >= low, score[j] if cost[j] >= low else cost[j], width, j)
-              for width, (cost, score) in states.items() for j in range(len(cost))]
-    *_, width, j = max(finals)
+    finals = [(cost[j], score[j], width, j) for width, (cost, score) in states.items() for j in range(len(cost))]
+    spending = [f for f in finals if f[0] >= low]
+    _, _, width, j = max(spending, key=lambda f: f[1]) if spending else max(finals, key=lambda f: f[0])
     ops = []
     for layer, trail_layer in zip(reversed(table.search_space), reversed(trail)):
         before, index, op = trail_layer[width]
