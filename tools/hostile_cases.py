@@ -17,7 +17,7 @@ import sweep
 from fbnet_pfld import prepare
 from fbnet_pfld.blocks import SEARCH_SPACE
 from fbnet_pfld.space import search_space_to_list
-from tools import benchmark
+from tools import benchmark, ranking
 from tools.hostile_fixtures import (
     FAST,
     LUT_LINE,
@@ -348,6 +348,19 @@ CASES = {
         c, "w3", lambda d: d["layers"][2]["ops"]["skip"]["by_input"].pop("24")))]), "24 input channels"),
     "width budget above the range": (lambda c: search(c, None, width_table(c, "w4"), "--target_latency", "1e6"),
                                      "costliest"),
+    # the one-shot ranking tool
+    "ranking file not a pareto.csv": (lambda c: (ranking.main, ["--pareto", str(write_text(
+        fresh(c, "k1") / "log.csv", "epoch,nme_io\n1,0.1\n")), "--data_root", str(c["root"]),
+        f"plain={c['supernet']}"]), "log.csv"),
+    "ranking architecture of another space": (lambda c: (ranking.main, ["--pareto", str(write_text(
+        fresh(c, "k2") / "pareto.csv", "kind,arch,nme_io,seed\n" + "".join(
+            f"searched,\"{','.join([f'warp_k{9 + k}'] * len(SEARCH_SPACE))}\",0.{k + 1},0\n" for k in range(3)))),
+        "--data_root", str(c["root"]), f"plain={c['supernet']}"]), "pareto.csv:2: layer 0 op 'warp_k9'"),
+    "ranking with a fine-tune for a supernet": (lambda c: (ranking.main, ["--pareto", str(write_text(
+        fresh(c, "k3") / "pareto.csv", "kind,arch,nme_io,seed\n" + "".join(
+            f"searched,\"{','.join(layer.ops[min(k, len(layer.ops) - 1)] for layer in SEARCH_SPACE)}\",0.{k + 1},0\n"
+            for k in range(3)))), "--data_root", str(c["root"]), f"plain={c['subnet']}"]),
+        "subnet/checkpoint_last.pth"),
 }
 
 
