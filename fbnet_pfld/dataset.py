@@ -8,6 +8,7 @@ model's crop is cut from it online, around the landmark box, with random shift, 
 for training (``CropJitter``) and centred at 1.2x the box for testing, and the pose is relabelled.
 """
 
+import copy
 import math
 import re
 from collections import Counter
@@ -306,6 +307,14 @@ def make_loader(dataset, indices=None, batch_size=64, shuffle=False, seed=0, ran
         drop_last=drop_last and len(sampler) >= batch_size,
         worker_init_fn=_worker_init if workers else None,
         pin_memory=torch.cuda.is_available())
+
+
+def held_out_loader(train_set, indices, batch_size=64, workers=2):
+    """The architecture split of a training set, un-augmented, in order: what a search validates on and
+    what its one-shot ranking is judged on (the test split is never used to choose)."""
+    held_out = copy.copy(train_set)
+    held_out.augment = False
+    return make_loader(held_out, indices, batch_size=batch_size, workers=workers)
 
 
 def data_paths(data_root):

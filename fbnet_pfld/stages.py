@@ -2,7 +2,6 @@
 search (weights and theta of the supernet) and the fine-tune of one landmark network.
 """
 
-import copy
 import math
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from fbnet_pfld.blocks import SEARCH_SPACE
 from fbnet_pfld.checkpoints import check_matches, load_checkpoint, load_landmark_model, load_state_dict, load_supernet
 from fbnet_pfld.crops import DEFAULT_JITTER
 from fbnet_pfld.dataset import (
+    held_out_loader,
     load_datasets,
     make_loader,
     parse_source_weights,
@@ -106,9 +106,7 @@ class SearchStage(_LandmarkStage):
         self.weight_loader = self._loader(weight_idx, args.seed)
         self.arch_loader = self._loader(arch_idx, args.seed + 1)
         # The search validates on the architecture split, un-augmented: the test split is never used to choose.
-        held_out = copy.copy(self.train_set)
-        held_out.augment = False
-        self.eval_loader = make_loader(held_out, arch_idx, batch_size=args.batch_size, workers=args.workers)
+        self.eval_loader = held_out_loader(self.train_set, arch_idx, args.batch_size, args.workers)
         self.table = LookupTable.load(args.lut)  # the table names the search space it was built for
         if getattr(args, "target_ratio", None) is not None:
             args.target_latency = args.target_ratio * self.table.reference_latency("pfld_lite")

@@ -12,12 +12,11 @@ between training rules may use) and on the test split (what the sweep's summary 
 fine-tuned NME is pareto.csv's, the first seed of each architecture.
 """
 
-import copy
 from pathlib import Path
 
 from fbnet_pfld.checkpoints import load_supernet
 from fbnet_pfld.cli import Parser, exit_on_user_error
-from fbnet_pfld.dataset import load_datasets, load_test_set, make_loader, split_weight_arch
+from fbnet_pfld.dataset import held_out_loader, load_datasets, load_test_set, make_loader, split_weight_arch
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.utils import read_csv_rows
 from sweep import kendall_tau, supernet_nme
@@ -66,9 +65,7 @@ def evaluation_loaders(data_root, state):
     args = state.get("args", {})
     _, arch_idx = split_weight_arch(train.samples, args.get("arch_fraction", 0.2), args.get("seed", 0),
                                     train.list_path)
-    held_out = copy.copy(train)
-    held_out.augment = False
-    return {SPLITS[0]: make_loader(held_out, arch_idx, batch_size=64, workers=0),
+    return {SPLITS[0]: held_out_loader(train, arch_idx, workers=0),
             SPLITS[1]: make_loader(load_test_set(data_root), batch_size=64, workers=0)}
 
 
