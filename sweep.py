@@ -108,7 +108,8 @@ def arch_folder_name(arch):
 
 
 def supernet_nme(supernet, arch, loader):
-    """The one-shot estimate: the supernet's own NME with ``arch``'s path (inherited weights)."""
+    """The one-shot estimate: the supernet's own NME with ``arch``'s path (inherited weights), with the
+    BatchNorm statistics it holds (inside ``path_batchnorm``: the path's own)."""
     supernet.eval()
     cpu = Runtime(0, 1, next(supernet.parameters()).device, [])
     return primary_nme(evaluate(lambda x: supernet(x, arch=arch)[0], loader, cpu))

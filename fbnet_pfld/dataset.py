@@ -309,12 +309,12 @@ def make_loader(dataset, indices=None, batch_size=64, shuffle=False, seed=0, ran
         pin_memory=torch.cuda.is_available())
 
 
-def held_out_loader(train_set, indices, batch_size=64, workers=2):
-    """The architecture split of a training set, un-augmented, in order: what a search validates on and
-    what its one-shot ranking is judged on (the test split is never used to choose)."""
+def held_out_loader(train_set, indices, batch_size=64, workers=2, shuffle=False):
+    """A split of a training set, un-augmented, in order unless ``shuffle``: the architecture split is what a
+    search validates on and what its one-shot ranking is judged on (the test split is never used to choose)."""
     held_out = copy.copy(train_set)
     held_out.augment = False
-    return make_loader(held_out, indices, batch_size=batch_size, workers=workers)
+    return make_loader(held_out, indices, batch_size=batch_size, shuffle=shuffle, workers=workers)
 
 
 def data_paths(data_root):

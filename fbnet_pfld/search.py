@@ -19,6 +19,7 @@ programme over the layers; the absolute mode spends at least 80% of T by default
 sets no floor.
 """
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -222,3 +223,26 @@ def train_weights_sandwich(model, aux, loader, optimizer, runtime, loss_fn, sand
     result = (totals / max(1, batches)).tolist()
     require_finite(result, "weights (sandwich): the training loss")
     return result
+
+
+@contextlib.contextmanager
+def path_batchnorm(supernet, arch, loader, batches):
+    """BatchNorm statistics of one path, re-estimated on ``batches`` training batches (SPOS, Once-for-All):
+    a supernet's shared BatchNorm layers otherwise hold a running mix of every path trained, which misjudges
+    the paths that differ most from the mix. The supernet's own statistics are restored on exit."""
+    norms = [m for m in supernet.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, {k: v.clone() for k, v in m.state_dict().items()}) for m in norms]
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the batches
+        supernet.train()
+        with torch.no_grad():
+            for _, (images, *_) in zip(range(batches), loader):
+                supernet(images, arch=arch)
+        supernet.eval()
+        yield supernet
+    finally:
+        for m, (momentum, state) in zip(norms, saved):
+            m.momentum = momentum
+            m.load_state_dict(state)

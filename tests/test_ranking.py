@@ -3,15 +3,18 @@
 import csv
 
 import pytest
+import torch
 
 import supernet_train
 from fbnet_pfld.checkpoints import load_supernet
-from fbnet_pfld.dataset import load_test_set, make_loader
+from fbnet_pfld.dataset import held_out_loader, load_datasets, load_test_set, make_loader
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.sampling import random_archs
+from fbnet_pfld.search import path_batchnorm
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from fbnet_pfld.table_builders import build_flops_table
+from fbnet_pfld.utils import read_csv_rows
 from sweep import supernet_nme
 from tools import ranking
 
@@ -54,6 +57,47 @@ def test_the_tau_follows_how_the_fine_tuned_nme_orders_the_architectures(trained
                                                  f"plain={checkpoint}"]))
         assert result["plain"]["test"][0] == pytest.approx(tau)
         assert result["plain"]["test"][1] == pytest.approx(inherited)
+
+
+def test_out_writes_every_architectures_nmes_beside_the_taus_and_a_plot(trained, tmp_path):
+    root, checkpoint, archs = trained
+    pareto = write_pareto(tmp_path / "p.csv", [
+        {"kind": "searched", "arch": ",".join(a), "nme_io": 0.1 + k / 100, "seed": 0} for k, a in enumerate(archs)])
+    out = tmp_path / "out"
+    result = ranking.run(ranking.parse_args(["--pareto", str(pareto), "--data_root", str(root), "--out", str(out),
+                                             f"plain={checkpoint}", f"again={checkpoint}"]))
+    rows = read_csv_rows(out / "ranking.csv")
+    assert [row["arch"].split(",") for row in rows] == archs
+    assert [float(row["finetuned_nme_io"]) for row in rows] == pytest.approx([0.1 + k / 100 for k in range(len(archs))])
+    for name in ("plain", "again"):
+        for split in ranking.SPLITS:
+            assert [float(row[f"{name}: {split}"]) for row in rows] == pytest.approx(result[name][split][1], rel=1e-5)
+    assert f"{result['plain']['test'][0]:.3f}" in (out / "ranking.md").read_text()
+    assert (out / "ranking.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    recalibrated = ranking.run(ranking.parse_args(["--pareto", str(pareto), "--data_root", str(root),
+                                                   "--bn_batches", "2", f"plain={checkpoint}"]))
+    assert recalibrated["plain"]["test"][1] != pytest.approx(result["plain"]["test"][1])
+
+
+def test_batchnorm_recalibration_repairs_statistics_from_another_path_and_restores_the_supernets(trained):
+    root, checkpoint, archs = trained
+    supernet, _, _ = load_supernet(checkpoint)
+    test = make_loader(load_test_set(root), batch_size=64, workers=0)
+    train, _ = load_datasets(root, 68)
+    calibration = held_out_loader(train, range(len(train)), batch_size=8, workers=0, shuffle=True)
+    norms = [m for m in supernet.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:  # statistics no path produces: what a supernet's shared layers can hold for one path
+        m.running_mean.fill_(3.0)
+        m.running_var.fill_(0.01)
+    before = {k: v.clone() for k, v in supernet.state_dict().items()}
+    corrupted = supernet_nme(supernet, archs[0], test)
+    with path_batchnorm(supernet, archs[0], calibration, 3):
+        repaired = supernet_nme(supernet, archs[0], test)
+    assert repaired < 0.5 * corrupted
+    assert supernet_nme(supernet, archs[0], test) == pytest.approx(corrupted)
+    after = supernet.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert [m.momentum for m in norms] == [0.1] * len(norms)
 
 
 def test_only_the_first_seed_of_each_architecture_and_no_hand_designed_rows_count(trained, tmp_path):

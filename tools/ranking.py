@@ -9,15 +9,20 @@ has already fine-tuned (its pareto.csv). Supernets trained by different rules (p
 
 The inherited NME is measured on the search's held-out architecture split of TRAIN (what a choice
 between training rules may use) and on the test split (what the sweep's summary reports); the
-fine-tuned NME is pareto.csv's, the first seed of each architecture.
+fine-tuned NME is pareto.csv's, the first seed of each architecture. ``--out`` writes ranking.md (the
+taus), ranking.csv (every architecture's NMEs) and ranking.png (inherited against fine-tuned NME).
 """
 
+import contextlib
+import csv
 from pathlib import Path
 
+from fbnet_pfld.argtypes import non_negative_int
 from fbnet_pfld.checkpoints import load_supernet
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.dataset import held_out_loader, load_datasets, load_test_set, make_loader, split_weight_arch
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.search import path_batchnorm
 from fbnet_pfld.utils import read_csv_rows
 from sweep import kendall_tau, supernet_nme
 
@@ -60,25 +65,30 @@ def check_in_space(supernet, archs, pareto_csv, checkpoint):
 
 
 def evaluation_loaders(data_root, state):
-    """The held-out architecture split of TRAIN as the search drew it (its seed), and the test split."""
+    """The held-out architecture split of TRAIN as the search drew it (its seed), the test split, and the
+    weight split (shuffled, un-augmented) that BatchNorm statistics are re-estimated on."""
     train, _ = load_datasets(data_root, state["num_points"])
     args = state.get("args", {})
-    _, arch_idx = split_weight_arch(train.samples, args.get("arch_fraction", 0.2), args.get("seed", 0),
-                                    train.list_path)
-    return {SPLITS[0]: held_out_loader(train, arch_idx, workers=0),
-            SPLITS[1]: make_loader(load_test_set(data_root), batch_size=64, workers=0)}
+    weight_idx, arch_idx = split_weight_arch(train.samples, args.get("arch_fraction", 0.2), args.get("seed", 0),
+                                             train.list_path)
+    return ({SPLITS[0]: held_out_loader(train, arch_idx, workers=0),
+             SPLITS[1]: make_loader(load_test_set(data_root), batch_size=64, workers=0)},
+            held_out_loader(train, weight_idx, workers=0, shuffle=True))
 
 
-def rank(checkpoint, archs, pareto_csv, data_root):
-    """{split: (Kendall tau, [inherited NME per arch])} of one supernet."""
+def rank(checkpoint, archs, pareto_csv, data_root, bn_batches=0):
+    """{split: (Kendall tau, [inherited NME per arch])} of one supernet; ``bn_batches`` training batches
+    re-estimate each path's BatchNorm statistics first (0: the supernet's own)."""
     supernet, _, state = load_supernet(checkpoint)
     check_in_space(supernet, archs, pareto_csv, checkpoint)
+    loaders, weight_loader = evaluation_loaders(data_root, state)
+    inherited = {split: [] for split in loaders}
+    for arch, _, _ in archs:
+        with path_batchnorm(supernet, arch, weight_loader, bn_batches) if bn_batches else contextlib.nullcontext():
+            for split, loader in loaders.items():
+                inherited[split].append(supernet_nme(supernet, arch, loader))
     fine = [nme for _, nme, _ in archs]
-    result = {}
-    for split, loader in evaluation_loaders(data_root, state).items():
-        inherited = [supernet_nme(supernet, arch, loader) for arch, _, _ in archs]
-        result[split] = (kendall_tau(inherited, fine), inherited)
-    return result
+    return {split: (kendall_tau(values, fine), values) for split, values in inherited.items()}
 
 
 def report(results, count):
@@ -95,7 +105,9 @@ def parse_args(argv=None):
     parser.add_argument("supernets", nargs="+", help="NAME=CHECKPOINT of each supernet to rank with")
     parser.add_argument("--pareto", required=True, help="a sweep's pareto.csv: the fine-tuned architectures")
     parser.add_argument("--data_root", default="data/faces68")
-    parser.add_argument("--out", help="folder for ranking.md (default: print only)")
+    parser.add_argument("--bn_batches", type=non_negative_int, default=0,
+                        help="re-estimate each path's BatchNorm statistics on this many training batches first")
+    parser.add_argument("--out", help="folder for ranking.md, ranking.csv and ranking.png (default: print only)")
     args = parser.parse_args(argv)
     args.named = [spec.partition("=")[::2] for spec in args.supernets]
     if any(not name or not path for name, path in args.named) or len({n for n, _ in args.named}) != len(args.named):
@@ -103,14 +115,47 @@ def parse_args(argv=None):
     return args
 
 
+def write_table(archs, results, path):
+    """ranking.csv: per architecture its fine-tuned NME and each supernet's inherited NME on each split."""
+    columns = [(name, split) for name in results for split in SPLITS]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["arch", "finetuned_nme_io"] + [f"{name}: {split}" for name, split in columns])
+        for k, (arch, nme, _) in enumerate(archs):
+            writer.writerow([",".join(arch), f"{nme:.6g}"] +
+                            [f"{results[name][split][1][k]:.6g}" for name, split in columns])
+
+
+def plot(archs, results, path):
+    """Inherited against fine-tuned NME io, one panel per split, one series per supernet."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fine = [100 * nme for _, nme, _ in archs]
+    fig, axes = plt.subplots(1, len(SPLITS), figsize=(10, 4.2))
+    for ax, split in zip(axes, SPLITS):
+        for name, result in results.items():
+            tau, inherited = result[split]
+            ax.scatter(fine, [100 * v for v in inherited], label=f"{name} (tau {tau:.2f})")
+        ax.set(xlabel="fine-tuned NME io (%)", ylabel="inherited NME io (%)", title=f"inherited on the {split}")
+        ax.set_yscale("log")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def run(args):
     archs = finetuned_archs(args.pareto)
-    results = {name: rank(path, archs, args.pareto, args.data_root) for name, path in args.named}
+    results = {name: rank(path, archs, args.pareto, args.data_root, args.bn_batches) for name, path in args.named}
     text = report(results, len(archs))
     print(text, end="")
     if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "ranking.md").write_text(text)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ranking.md").write_text(text)
+        write_table(archs, results, out / "ranking.csv")
+        plot(archs, results, out / "ranking.png")
     return results
 
 
