@@ -28,7 +28,7 @@ from fbnet_pfld.archfile import read_arch, write_arch
 from fbnet_pfld.argtypes import non_negative_int, positive_int
 from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model, load_supernet
 from fbnet_pfld.cli import Parser, exit_on_user_error, run_to_end
-from fbnet_pfld.dataset import load_test_set, make_loader
+from fbnet_pfld.dataset import held_out_loader, load_test_set, make_loader, search_split_of
 from fbnet_pfld.deploy import time_onnx_files
 from fbnet_pfld.distributed import Runtime
 from fbnet_pfld.engine import LAST, evaluate
@@ -37,8 +37,9 @@ from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.metrics import primary_nme
 from fbnet_pfld.sampling import matching_random_archs
-from fbnet_pfld.search import BUDGETED
+from fbnet_pfld.search import BUDGETED, path_batchnorm
 
+BN_BATCHES = 16  # training batches that re-estimate a path's BatchNorm statistics before its one-shot NME
 FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io",
           "theta_log_prob", "seed"]
 
@@ -108,8 +109,7 @@ def arch_folder_name(arch):
 
 
 def supernet_nme(supernet, arch, loader):
-    """The one-shot estimate: the supernet's own NME with ``arch``'s path (inherited weights), with the
-    BatchNorm statistics it holds (inside ``path_batchnorm``: the path's own)."""
+    """The one-shot estimate: the NME of ``arch``'s path with the supernet's weights and BatchNorm statistics."""
     supernet.eval()
     cpu = Runtime(0, 1, next(supernet.parameters()).device, [])
     return primary_nme(evaluate(lambda x: supernet(x, arch=arch)[0], loader, cpu))
@@ -197,12 +197,15 @@ def measure_points(args, out, table, points, warm):
         point.update(nme_io=state["metrics"].get("nme_io", float("nan")), nme_box=state["metrics"]["nme_box"])
     for point, stats in zip(points, time_onnx_files(paths, "onnxruntime", 1, args.runs)):
         point["measured_ms"] = stats["median"]
-    supernet, _, _ = load_supernet(warm)
+    supernet, _, state = load_supernet(warm)
     loader = make_loader(load_test_set(args.data_root), batch_size=64, workers=0)
+    train, weight_idx, _ = search_split_of(args.data_root, state)
+    calibration = held_out_loader(train, weight_idx, workers=0, shuffle=True)
     for point in points:
         if "arch" in point:
             point["predicted_ms"] = table.predict(point["arch"])
-            point["supernet_nme_io"] = supernet_nme(supernet, point["arch"], loader)
+            with path_batchnorm(supernet, point["arch"], calibration, args.bn_batches):
+                point["supernet_nme_io"] = supernet_nme(supernet, point["arch"], loader)
             point["theta_log_prob"] = arch_log_probability(load_supernet(point["search"])[0], point["arch"])
 
 
@@ -346,6 +349,8 @@ def parse_args(argv=None):
                         help="frozen: the warm-up trains the one supernet and each budget's search tunes theta alone; "
                              "trained: each budget's search trains its own copy of the weights beside theta")
     parser.add_argument("--sandwich", action="store_true", help="train the supernet by the sandwich rule")
+    parser.add_argument("--bn_batches", type=non_negative_int, default=BN_BATCHES,
+                        help="batches re-estimating a path's BatchNorm statistics (0: the supernet's own)")
     parser.add_argument("--inplace_distill", type=float, default=0.0, help="with --sandwich: in-place distillation")
     parser.add_argument("--reseed", type=non_negative_int, default=0,
                         help="fine-tune the searched models of the first N budgets with a second seed too")

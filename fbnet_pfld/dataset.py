@@ -317,6 +317,15 @@ def held_out_loader(train_set, indices, batch_size=64, workers=2, shuffle=False)
     return make_loader(held_out, indices, batch_size=batch_size, shuffle=shuffle, workers=workers)
 
 
+def search_split_of(data_root, state):
+    """A supernet checkpoint's training set and its weight and architecture indices, as its search drew them."""
+    train, _ = load_datasets(data_root, state["num_points"])
+    args = state.get("args", {})
+    weight_idx, arch_idx = split_weight_arch(train.samples, args.get("arch_fraction", 0.2), args.get("seed", 0),
+                                             train.list_path)
+    return train, weight_idx, arch_idx
+
+
 def data_paths(data_root):
     """The reference layout: DATA_ROOT/train_data/list.txt and DATA_ROOT/test_data/list.txt."""
     root = Path(data_root)

@@ -32,6 +32,7 @@ from fbnet_pfld.engine import progress, require_finite
 from fbnet_pfld.errors import SearchError
 from fbnet_pfld.fastpath import EAGER
 from fbnet_pfld.losses import distillation_loss
+from fbnet_pfld.slicing import batch_norms
 
 MODES = ("mul", "add", "target", "absolute")
 BUDGETED = ("target", "absolute")  # the modes with a latency budget T
@@ -229,8 +230,13 @@ def train_weights_sandwich(model, aux, loader, optimizer, runtime, loss_fn, sand
 def path_batchnorm(supernet, arch, loader, batches):
     """BatchNorm statistics of one path, re-estimated on ``batches`` training batches (SPOS, Once-for-All):
     a supernet's shared BatchNorm layers otherwise hold a running mix of every path trained, which misjudges
-    the paths that differ most from the mix. The supernet's own statistics are restored on exit."""
-    norms = [m for m in supernet.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    the paths that differ most from the mix. The supernet's own statistics are restored on exit; with
+    ``batches`` 0 the supernet's own are used."""
+    if not batches:
+        supernet.eval()
+        yield supernet
+        return
+    norms = batch_norms(supernet)
     saved = [(m.momentum, {k: v.clone() for k, v in m.state_dict().items()}) for m in norms]
     try:
         for m in norms:

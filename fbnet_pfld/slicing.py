@@ -43,10 +43,18 @@ def sliced_tensors(narrow, wide_tensors, special=None):
 
 def run_narrow(narrow, wide, inputs, special=None):
     """Run ``narrow`` (a module of the narrow shapes, whose own weights are never used) with ``wide``'s weights
-    cut to fit: gradients reach ``wide``'s parameters, BatchNorm statistics its buffers."""
+    cut to fit: gradients reach ``wide``'s parameters, BatchNorm statistics its buffers, updated as ``wide``'s
+    own BatchNorm layers say (their momentum: None re-estimates statistics as a plain average)."""
     narrow.train(wide.training)
+    for narrow_norm, wide_norm in zip(batch_norms(narrow), batch_norms(wide)):
+        narrow_norm.momentum = wide_norm.momentum
     tensors = {**dict(wide.named_parameters()), **dict(wide.named_buffers())}
     return functional_call(narrow, sliced_tensors(narrow, tensors, special), inputs)
+
+
+def batch_norms(module):
+    """``module``'s BatchNorm layers, in order (a narrow twin lists its own in the same order as the wide)."""
+    return [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
 
 def copy_narrow(narrow, wide_state, special=None):

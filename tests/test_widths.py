@@ -14,7 +14,7 @@ from fbnet_pfld.deploy import LandmarksOnly, export_onnx
 from fbnet_pfld.errors import LookupTableError, SearchSpaceError
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.models import Subnet, Supernet, count_macs
-from fbnet_pfld.search import most_probable_within
+from fbnet_pfld.search import most_probable_within, path_batchnorm
 from fbnet_pfld.space import search_space_from_list, search_space_to_list
 from fbnet_pfld.table_builders import build_flops_table
 
@@ -80,6 +80,23 @@ def test_a_narrow_choice_trains_the_first_channels_of_the_widest_weights():
     assert moved and max(moved) < 8
     conv = supernet.layers[0].ops[0][0].weight
     assert conv.grad[:8].abs().sum() > 0 and conv.grad[8:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("arch", [["conv_k3@8", "sep_k3@12", "skip", "sep_k3@16", "sep_k3"],
+                                  ["conv_k3@16", "mb_k3_e3_res@24", "mb_k3_e3_res_se", "sep_k3@32", "gh_k3"]])
+def test_re_estimated_batchnorm_statistics_of_a_path_are_its_own_at_every_width(arch):
+    torch.manual_seed(0)
+    supernet = Supernet(68, TINY).train()
+    for _ in range(3):  # other paths leave their statistics in the shared layers
+        supernet(torch.rand(4, 3, 112, 112) * 3, mode="hard")
+    batch = torch.rand(16, 3, 112, 112)
+    with torch.no_grad():
+        trained_mode = supernet(batch, arch=arch)[0]  # normalised by the batch's own statistics
+        with path_batchnorm(supernet, arch, [(batch,)], 1):
+            own = supernet(batch, arch=arch)[0]
+        restored = supernet(batch, arch=arch)[0]
+    assert (own - trained_mode).abs().max() < 1e-2  # running variance is unbiased, the batch's biased
+    assert (restored - trained_mode).abs().max() > 0.1
 
 
 def test_sampling_soft_is_refused_where_layers_choose_widths():

@@ -13,18 +13,17 @@ fine-tuned NME is pareto.csv's, the first seed of each architecture. ``--out`` w
 taus), ranking.csv (every architecture's NMEs) and ranking.png (inherited against fine-tuned NME).
 """
 
-import contextlib
 import csv
 from pathlib import Path
 
 from fbnet_pfld.argtypes import non_negative_int
 from fbnet_pfld.checkpoints import load_supernet
 from fbnet_pfld.cli import Parser, exit_on_user_error
-from fbnet_pfld.dataset import held_out_loader, load_datasets, load_test_set, make_loader, split_weight_arch
+from fbnet_pfld.dataset import held_out_loader, load_test_set, make_loader, search_split_of
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.search import path_batchnorm
 from fbnet_pfld.utils import read_csv_rows
-from sweep import kendall_tau, supernet_nme
+from sweep import BN_BATCHES, kendall_tau, supernet_nme
 
 SPLITS = ("held-out split of TRAIN", "test")
 
@@ -67,16 +66,13 @@ def check_in_space(supernet, archs, pareto_csv, checkpoint):
 def evaluation_loaders(data_root, state):
     """The held-out architecture split of TRAIN as the search drew it (its seed), the test split, and the
     weight split (shuffled, un-augmented) that BatchNorm statistics are re-estimated on."""
-    train, _ = load_datasets(data_root, state["num_points"])
-    args = state.get("args", {})
-    weight_idx, arch_idx = split_weight_arch(train.samples, args.get("arch_fraction", 0.2), args.get("seed", 0),
-                                             train.list_path)
+    train, weight_idx, arch_idx = search_split_of(data_root, state)
     return ({SPLITS[0]: held_out_loader(train, arch_idx, workers=0),
              SPLITS[1]: make_loader(load_test_set(data_root), batch_size=64, workers=0)},
             held_out_loader(train, weight_idx, workers=0, shuffle=True))
 
 
-def rank(checkpoint, archs, pareto_csv, data_root, bn_batches=0):
+def rank(checkpoint, archs, pareto_csv, data_root, bn_batches=BN_BATCHES):
     """{split: (Kendall tau, [inherited NME per arch])} of one supernet; ``bn_batches`` training batches
     re-estimate each path's BatchNorm statistics first (0: the supernet's own)."""
     supernet, _, state = load_supernet(checkpoint)
@@ -84,7 +80,7 @@ def rank(checkpoint, archs, pareto_csv, data_root, bn_batches=0):
     loaders, weight_loader = evaluation_loaders(data_root, state)
     inherited = {split: [] for split in loaders}
     for arch, _, _ in archs:
-        with path_batchnorm(supernet, arch, weight_loader, bn_batches) if bn_batches else contextlib.nullcontext():
+        with path_batchnorm(supernet, arch, weight_loader, bn_batches):
             for split, loader in loaders.items():
                 inherited[split].append(supernet_nme(supernet, arch, loader))
     fine = [nme for _, nme, _ in archs]
@@ -105,8 +101,9 @@ def parse_args(argv=None):
     parser.add_argument("supernets", nargs="+", help="NAME=CHECKPOINT of each supernet to rank with")
     parser.add_argument("--pareto", required=True, help="a sweep's pareto.csv: the fine-tuned architectures")
     parser.add_argument("--data_root", default="data/faces68")
-    parser.add_argument("--bn_batches", type=non_negative_int, default=0,
-                        help="re-estimate each path's BatchNorm statistics on this many training batches first")
+    parser.add_argument("--bn_batches", type=non_negative_int, default=BN_BATCHES,
+                        help="re-estimate each path's BatchNorm statistics on this many training batches first "
+                             "(0: the supernet's own)")
     parser.add_argument("--out", help="folder for ranking.md, ranking.csv and ranking.png (default: print only)")
     args = parser.parse_args(argv)
     args.named = [spec.partition("=")[::2] for spec in args.supernets]
