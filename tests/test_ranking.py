@@ -12,6 +12,7 @@ from fbnet_pfld.errors import DataError
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.sampling import random_archs
 from fbnet_pfld.search import path_batchnorm
+from fbnet_pfld.slicing import batch_norms
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from fbnet_pfld.table_builders import build_flops_table
 from fbnet_pfld.utils import read_csv_rows
@@ -85,7 +86,7 @@ def test_batchnorm_recalibration_repairs_statistics_from_another_path_and_restor
     test = make_loader(load_test_set(root), batch_size=64, workers=0)
     train, _ = load_datasets(root, 68)
     calibration = held_out_loader(train, range(len(train)), batch_size=8, workers=0, shuffle=True)
-    norms = [m for m in supernet.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    norms = batch_norms(supernet)
     for m in norms:  # statistics no path produces: what a supernet's shared layers can hold for one path
         m.running_mean.fill_(3.0)
         m.running_var.fill_(0.01)
