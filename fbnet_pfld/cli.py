@@ -7,12 +7,12 @@ import math
 import sys
 from pathlib import Path
 
-from fbnet_pfld.dataset import parse_source_weights
 from fbnet_pfld.distributed import setup_runtime, teardown_runtime
 from fbnet_pfld.errors import UserError
 from fbnet_pfld.fastpath import add_fastpath_args
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.recipe import DEFAULT_OCCLUSION, add_recipe_args
+from fbnet_pfld.sources import parse_source_weights
 
 # What a user's input or environment can cause: the project's own errors, and the file system's (a full disk,
 # a folder without write permission: OSError names the file). Anything else is a bug and keeps its traceback.
@@ -66,6 +66,8 @@ def add_common_args(parser, default_batch=128):
                         "rectangle hiding part of a training face")
     parser.add_argument("--source_weights", help="draw training faces by collection, by file-name prefix: "
                         "'helen=3,ytf=1' (default: each face once an epoch)")
+    parser.add_argument("--epoch_size", type=int, help="faces drawn per epoch, so that an epoch is a fixed number "
+                        "of steps whatever the list's length (default: the training list's length)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", default="", help="checkpoint_last.pth to continue exactly")
@@ -84,6 +86,8 @@ def check_common_args(parser, args):
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.workers < 0 or (args.stop_after is not None and args.stop_after < 1):
         parser.error("--workers must be >= 0 and --stop_after >= 1")
+    if args.epoch_size is not None and args.epoch_size < args.batch_size:
+        parser.error(f"--epoch_size must be at least --batch_size ({args.batch_size}), got {args.epoch_size}")
     for name in ("lr", "weight_decay", "augment_scale", "ema"):
         value = getattr(args, name)
         if value is not None and (not math.isfinite(value) or value < 0):

@@ -34,6 +34,7 @@ from fbnet_pfld.crops import (
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.headpose import euler_angles
 from fbnet_pfld.points import EYE_CORNERS, flip_permutation
+from fbnet_pfld.sources import LABEL_TOKEN, UNKNOWN_LABEL, split_label
 
 
 class Sample(NamedTuple):
@@ -41,6 +42,7 @@ class Sample(NamedTuple):
     landmarks: np.ndarray  # (K, 2), normalised to the crop
     angles: np.ndarray  # (3,), pitch yaw roll in degrees
     line: int  # 1-based line in list.txt, for error messages
+    label: str = UNKNOWN_LABEL  # where the points came from: human, machine, teacher:NAME (sources.py)
 
 
 COORDINATE_MARGIN = 0.25  # normalised coordinates may stray this far outside [0, 1], no further
@@ -70,6 +72,7 @@ def parse_list_file(list_path, data_root=None, num_points=None):
 
 def parse_list_line(tokens, where, line_no, data_root, num_points):
     """One list.txt line -> Sample, or a DataError naming the line and what was expected."""
+    tokens, label = split_label(tokens, where)
     lead = next((i for i, t in enumerate(tokens) if _is_float(t)), len(tokens))
     if lead > 1:
         raise DataError(f"{where}: image path {' '.join(tokens[:lead])!r} holds spaces; list.txt fields are "
@@ -93,7 +96,7 @@ def parse_list_line(tokens, where, line_no, data_root, num_points):
     check_spread(points, where)
     if np.abs(angles).max() > 180:
         raise DataError(f"{where}: pitch, yaw and roll must be degrees within [-180, 180], got {angles.tolist()}")
-    return Sample(_image_inside(tokens[0], data_root, where), points, angles, line_no)
+    return Sample(_image_inside(tokens[0], data_root, where), points, angles, line_no, label)
 
 
 def check_spread(points, where):
@@ -126,12 +129,16 @@ def _is_float(token):
         return False
 
 
+def list_line(image, landmarks, angles, label=None):
+    """One list.txt line (no newline): path, 2K normalised coordinates, 3 angles, and ``label=SOURCE``."""
+    numbers = " ".join(f"{v:.6f}" for v in np.asarray(landmarks, np.float64).ravel())
+    return f"{image} {numbers} {' '.join(f'{a:.3f}' for a in angles)}" + (f" {LABEL_TOKEN}{label}" if label else "")
+
+
 def write_list_file(list_path, rows):
-    """Write (relative image path, landmarks (K,2) normalised, angles (3,)) rows as list.txt."""
+    """Write (relative image path, landmarks (K,2) normalised, angles (3,)[, label source]) rows as list.txt."""
     with open(list_path, "w") as f:
-        for image, landmarks, angles in rows:
-            numbers = " ".join(f"{v:.6f}" for v in np.asarray(landmarks, np.float64).ravel())
-            f.write(f"{image} {numbers} {' '.join(f'{a:.3f}' for a in angles)}\n")
+        f.writelines(list_line(*row) + "\n" for row in rows)
 
 
 def read_image(path, where):
@@ -199,39 +206,6 @@ class LandmarkDataset(Dataset):
         return tensor, torch.from_numpy(landmarks.reshape(-1).copy()), torch.from_numpy(angles.copy())
 
 
-def source_of(path):
-    """The collection a face comes from, by its file name's prefix: ``ytf_Abdel_00.jpg`` -> ``ytf``."""
-    return Path(path).name.split("_")[0]
-
-
-def parse_source_weights(spec):
-    """``"helen=3,ytf=1"`` -> {"helen": 3.0, "ytf": 1.0}; ValueError naming the bad part."""
-    weights = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, value = part.partition("=")
-        try:
-            weight = float(value)
-        except ValueError:
-            raise ValueError(f"--source_weights: {part!r} is not NAME=WEIGHT") from None
-        if not name or not math.isfinite(weight) or weight < 0 or name in weights:
-            raise ValueError(f"--source_weights: {part!r} needs a new name and a finite weight >= 0")
-        weights[name] = weight
-    if not weights or not any(weights.values()):
-        raise ValueError(f"--source_weights: {spec!r} gives no source a weight above 0")
-    return weights
-
-
-def sample_weights(samples, weights, source):
-    """Per-sample drawing weights from per-collection ones; every collection present must be named
-    (``*`` names the rest)."""
-    present = sorted({source_of(s.image) for s in samples})
-    missing = [name for name in present if name not in weights and "*" not in weights]
-    if missing:
-        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise DataError(f"{source}: --source_weights gives no weight to {listed} (name them, or '*' for the rest)")
-    return [weights.get(source_of(s.image), weights.get("*")) for s in samples]
-
-
 def source_face(path):
     """Augmented copies of one face share a source name: ``NAME__3.png`` -> ``NAME``."""
     return re.sub(r"__\d+$", "", Path(path).stem)
@@ -260,10 +234,13 @@ def split_weight_arch(samples, arch_fraction=0.2, seed=0, source="the training l
 class ShardedSampler(Sampler):
     """Seeded per-epoch shuffle of a subset of indices, sharded across distributed ranks.
 
-    Each rank gets ceil(n / world) indices (padded by wrapping), so all ranks take the same steps."""
+    Each rank gets ceil(n / world) indices (padded by wrapping), so all ranks take the same steps. ``draws``
+    fixes an epoch's length (faces drawn; default: one per index): an epoch is then a number of steps, not a
+    pass over the list, so ten times the faces does not mean ten times the run."""
 
-    def __init__(self, indices, shuffle=True, seed=0, rank=0, world_size=1, weights=None):
+    def __init__(self, indices, shuffle=True, seed=0, rank=0, world_size=1, weights=None, draws=None):
         self.indices = list(indices)
+        self.draws = draws
         self.weights = None if weights is None else torch.tensor([float(weights[i]) for i in self.indices])
         self.shuffle = shuffle
         self.seed = seed
@@ -275,14 +252,14 @@ class ShardedSampler(Sampler):
         self.epoch = epoch
 
     def __len__(self):
-        return math.ceil(len(self.indices) / self.world_size)
+        return math.ceil((self.draws or len(self.indices)) / self.world_size)
 
     def __iter__(self):
         order = list(range(len(self.indices)))
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        if self.weights is not None:  # an epoch of as many draws, with replacement, by collection weight
-            order = torch.multinomial(self.weights, len(order), replacement=True, generator=gen).tolist()
-        elif self.shuffle:
+        if self.weights is not None:  # an epoch of draws with replacement, by collection weight
+            order = torch.multinomial(self.weights, self.draws or len(order), replacement=True, generator=gen).tolist()
+        elif self.shuffle:  # a fresh permutation, cut or repeated to the epoch's length
             order = torch.randperm(len(order), generator=gen).tolist()
         total = len(self) * self.world_size
         order = (order * math.ceil(total / max(1, len(order))))[:total]
@@ -295,12 +272,12 @@ def _worker_init(_):
 
 
 def make_loader(dataset, indices=None, batch_size=64, shuffle=False, seed=0, rank=0, world_size=1,
-                workers=2, drop_last=False, weights=None):
+                workers=2, drop_last=False, weights=None, draws=None):
     """DataLoader over ``indices`` of ``dataset`` with a ShardedSampler; call ``set_loader_epoch`` each epoch.
 
     Workers are not persistent: each epoch's workers copy the dataset with its current epoch."""
     indices = range(len(dataset)) if indices is None else indices
-    sampler = ShardedSampler(indices, shuffle, seed, rank, world_size, weights)
+    sampler = ShardedSampler(indices, shuffle, seed, rank, world_size, weights, draws)
     # Dropping a ragged last batch (BatchNorm cannot train on one sample) only when a full one exists.
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,

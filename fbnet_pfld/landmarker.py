@@ -104,21 +104,25 @@ class FaceLandmarker:
     def __init__(self, predictor, refine=1):
         self.predictor, self.refine = predictor, refine
 
-    def _predict(self, image, boxes):
+    def _predict(self, images, boxes):
         matrices = [face_crop_matrix(centre, TEST_CROP_SCALE * side) for centre, side in boxes]
-        normalised = self.predictor([crop_face(image, m) for m in matrices])
+        normalised = self.predictor([crop_face(image, m) for image, m in zip(images, matrices)])
         return [warp_points(p.reshape(-1, 2) * INPUT_SIZE, cv2.invertAffineTransform(m))
                 for p, m in zip(normalised, matrices)]
 
     def __call__(self, image, boxes, passes=None):
         """Landmarks (pixels) per box, and how far the last pass moved them (in box sides)."""
+        return self.run([image] * len(boxes), boxes, passes)
+
+    def run(self, images, boxes, passes=None):
+        """As a call, for one box in each of several images, in one batch per pass."""
         if not boxes:
             return [], []
-        points = self._predict(image, boxes)
+        points = self._predict(images, boxes)
         change = [0.0] * len(points)
         for _ in range(self.refine if passes is None else passes):
             boxes = [refined_box(p, box) for p, box in zip(points, boxes)]
-            refined = self._predict(image, boxes)
+            refined = self._predict(images, boxes)
             change = [float(np.linalg.norm(r - p, axis=1).mean() / side) for r, p, (_, side) in
                       zip(refined, points, boxes)]
             points = refined

@@ -6,6 +6,9 @@ Sources:
   wflw   WFLW annotation lists (196 coordinates, 4 box values, 6 attributes, image name per line)
   csv    the facial-keypoints set's training_frames_keypoints.csv (YouTube-Faces frames; --images: the
          training frames folder). Its test split repeats training frames: never use it for evaluation.
+  images folders of images without labels (--train, repeatable; --prefix names the collection): every face
+         the detector finds, once per distinct face, waiting in train_data/unlabelled.jsonl for a teacher
+         (label.py). --exclude DATA_ROOT refuses faces of that root's test split.
 
 Training faces are written as one context crop each (2x the landmark box, 224x224), which the
 dataset crops online with fresh jitter every epoch; ``--copies N`` writes N fixed 112x112 crops per
@@ -42,6 +45,8 @@ from fbnet_pfld.crops import (
 from fbnet_pfld.dataset import read_image, write_list_file
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.headpose import euler_angles
+from fbnet_pfld.landmarker import DEFAULT_CALIBRATION
+from fbnet_pfld.sources import label_for, parse_label_sources
 
 # Every still-image type OpenCV reads.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".jp2", ".pbm",
@@ -206,13 +211,14 @@ def make_crops(face, image, copies, rng, train, tries=20):
     return crops, skipped
 
 
-def prepare_split(faces, out_root, split, copies=0, seed=0, append=False, source=None):
+def prepare_split(faces, out_root, split, copies=0, seed=0, append=False, source=None, labels=None):
     """Write ``OUT/{split}_data/imgs/*.jpg`` and ``list.txt`` (``append``: after the lines already there, to
     gather several sources in one DATA_ROOT); returns a summary dict."""
     train = split == "train"
     folder = Path(out_root) / f"{split}_data"
     (folder / "imgs").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    labels = labels or {"*": "human"}
     rows, skipped = [], Counter()
     for face in tqdm(faces, desc=f"{split} faces", unit="face"):
         try:
@@ -230,7 +236,8 @@ def prepare_split(faces, out_root, split, copies=0, seed=0, append=False, source
         for k, (crop, points) in enumerate(crops):
             relative = f"{split}_data/imgs/{face.name}__{k}.jpg"
             cv2.imwrite(str(Path(out_root) / relative), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            rows.append((relative, points, euler_angles(points * crop.shape[0], crop.shape[0])))
+            rows.append((relative, points, euler_angles(points * crop.shape[0], crop.shape[0]),
+                         label_for(face.name, labels)))
     if not rows:
         reasons = ", ".join(f"{n} {r}" for r, n in skipped.items()) or "no faces given"
         raise DataError(f"{source or split}: none of the {len(faces)} faces could be prepared ({reasons}); no "
@@ -244,8 +251,9 @@ def prepare_split(faces, out_root, split, copies=0, seed=0, append=False, source
 
 def main(argv=None):
     parser = Parser(__doc__)
-    parser.add_argument("--source", choices=["pts", "jd106", "wflw", "csv"], default="pts")
-    parser.add_argument("--train", help="training faces: a .pts folder or an annotation file")
+    parser.add_argument("--source", choices=["pts", "jd106", "wflw", "csv", "images"], default="pts")
+    parser.add_argument("--train", action="append", help="training faces: a .pts folder or an annotation file "
+                        "(--source images: a folder of images, repeatable)")
     parser.add_argument("--test", help="test faces: a .pts folder or an annotation file")
     parser.add_argument("--images", help="image folder for jd106/wflw/csv annotation files (default: beside them)")
     parser.add_argument("--out", required=True, help="DATA_ROOT to write")
@@ -257,10 +265,48 @@ def main(argv=None):
                         "training's --source_weights draws by (faces68 uses helen_, ytf_)")
     parser.add_argument("--append", action="store_true", help="add to the list.txt already in --out (several "
                         "sources in one DATA_ROOT) instead of replacing it")
+    parser.add_argument("--label_source", default=None, help="where the points came from, recorded on every "
+                        "list.txt line: human, machine or teacher:NAME, or by collection: 'ytf=machine,*=human' "
+                        "(default: human; the keypoints CSV: machine)")
+    add_unlabelled_args(parser)
     args = parser.parse_args(argv)
     if not (args.train or args.test):
         parser.error("give --train and/or --test")
+    if args.source == "images":
+        if args.test or not args.prefix:
+            parser.error("--source images takes --train folders and a --prefix (unlabelled faces never test)")
+        exit_on_user_error(run_unlabelled, args)
+        return
+    if args.train and len(args.train) > 1:
+        parser.error(f"--source {args.source} takes one --train")
+    args.train = args.train[0] if args.train else None
     exit_on_user_error(run_prepare, args)
+
+
+def add_unlabelled_args(parser):
+    from fbnet_pfld.unlabelled import DEFAULT_PAD, MIN_FACE
+
+    group = parser.add_argument_group("--source images")
+    group.add_argument("--exclude", action="append", default=[], help="a DATA_ROOT whose test faces (and "
+                       "near-duplicates of them) must never be trained on; repeatable")
+    group.add_argument("--pad", type=float, default=DEFAULT_PAD, help="pad each image by this fraction of its "
+                       "sides before detecting (tight chips)")
+    group.add_argument("--min_face", type=float, default=MIN_FACE, help="smallest face kept, landmark-box side "
+                       "in pixels")
+    group.add_argument("--calibration", default=str(DEFAULT_CALIBRATION), help="the detector calibration")
+
+
+def run_unlabelled(args):
+    from fbnet_pfld.detector import Calibration
+    from fbnet_pfld.unlabelled import UNLABELLED, prepare_unlabelled
+
+    if not (0 <= args.pad <= 2 and args.min_face > 0):
+        raise DataError(f"--pad must be within [0, 2] and --min_face above 0, got {args.pad} and {args.min_face}")
+    counts = prepare_unlabelled(args.train, args.out, args.prefix, Calibration.load(args.calibration),
+                                args.exclude, args.pad, args.min_face)
+    others = ", ".join(f"{n} {r}" for r, n in counts.items() if r != "faces written") or "none"
+    print(f"{args.prefix}: {counts['faces written']} new faces written; left out: {others} -> "
+          f"{Path(args.out) / 'train_data' / UNLABELLED}")
 
 
 def point_count(faces, source):
@@ -285,8 +331,9 @@ def run_prepare(args):
     if len(set(counts.values())) > 1:
         raise DataError(f"--train has {counts['train']}-point faces, --test {counts['test']}-point ones: one "
                         "model predicts one point scheme")
+    labels = parse_label_sources(args.label_source or ("machine" if args.source == "csv" else "human"))
     for split, path, faces in splits:
-        summary = prepare_split(faces, args.out, split, args.copies, args.seed, args.append, path)
+        summary = prepare_split(faces, args.out, split, args.copies, args.seed, args.append, path, labels)
         reasons = ", ".join(f"{n} {r}" for r, n in summary["skipped"].items()) or "none"
         print(f"{split}: {summary['faces_in']} faces in, {summary['crops_out']} crops out, "
               f"skipped: {reasons} -> {Path(args.out) / f'{split}_data/list.txt'}")

@@ -15,8 +15,6 @@ from fbnet_pfld.dataset import (
     held_out_loader,
     load_datasets,
     make_loader,
-    parse_source_weights,
-    sample_weights,
     set_loader_epoch,
     split_weight_arch,
 )
@@ -40,6 +38,7 @@ from fbnet_pfld.models import Subnet, Supernet, auxiliary_net_for, build_landmar
 from fbnet_pfld.recipe import WeightAverage, make_optimizer, make_scheduler
 from fbnet_pfld.search import Sandwich, SearchObjective, train_theta, train_weights_sandwich
 from fbnet_pfld.seeding import seed_everything
+from fbnet_pfld.sources import parse_source_weights, sample_weights
 from fbnet_pfld.space import search_space_to_list
 from fbnet_pfld.utils import get_logger
 
@@ -68,7 +67,7 @@ class _LandmarkStage(Stage):
     def _loader(self, indices, seed):
         return make_loader(self.train_set, indices, batch_size=self.args.batch_size, shuffle=True, seed=seed,
                            rank=self.runtime.rank, world_size=self.runtime.world_size, workers=self.args.workers,
-                           drop_last=True, weights=self.sample_weights)
+                           drop_last=True, weights=self.sample_weights, draws=self.args.epoch_size)
 
     def _optimise(self, parameters):
         args = self.args

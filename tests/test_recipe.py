@@ -9,9 +9,10 @@ import torch
 
 import retrain
 from fbnet_pfld.checkpoints import load_checkpoint, save_checkpoint
-from fbnet_pfld.dataset import LandmarkDataset, ShardedSampler, data_paths, parse_source_weights, sample_weights
+from fbnet_pfld.dataset import LandmarkDataset, ShardedSampler, data_paths
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.recipe import WarmupCosine, WeightAverage
+from fbnet_pfld.sources import parse_source_weights, sample_weights
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from tools import time_to_accuracy
 
@@ -64,9 +65,27 @@ def test_sampling_by_collection_follows_the_weights():
 
 def test_a_collection_without_a_weight_is_refused(root):
     samples = LandmarkDataset(data_paths(root)[0], root).samples
-    with pytest.raises(DataError, match="no weight to face"):
+    with pytest.raises(DataError, match="no weight to the collection face"):
         sample_weights(samples, {"helen": 1.0}, "list.txt")
     assert sample_weights(samples, {"*": 2.0}, "list.txt") == [2.0] * len(samples)
+
+
+def test_label_sources_are_written_read_and_weighted(tmp_path):
+    root = tmp_path / "d"
+    make_synthetic_dataset(root, num_points=68, train=6, test=2)
+    lines = (root / "train_data" / "list.txt").read_text().splitlines()
+    labels = ["human", "machine", "teacher:dlib", "human", "machine", "teacher:dlib"]
+    text = "".join(f"{line} label={label}\n" for line, label in zip(lines, labels))
+    (root / "train_data" / "list.txt").write_text(text)
+    samples = LandmarkDataset(data_paths(root)[0], root).samples
+    assert [s.label for s in samples] == labels
+    weights = sample_weights(samples, parse_source_weights("*=2,label:machine=0.5,label:*=1"), "list.txt")
+    assert weights == [2.0, 1.0, 2.0, 2.0, 1.0, 2.0]
+    with pytest.raises(DataError, match="no weight to the label source teacher:dlib"):
+        sample_weights(samples, {"label:human": 1.0, "label:machine": 1.0}, "list.txt")
+    (root / "train_data" / "list.txt").write_text(f"{lines[0]} label=robot\n")
+    with pytest.raises(DataError, match="list.txt:1: label source 'robot'"):
+        LandmarkDataset(data_paths(root)[0], root)
 
 
 def test_occlusion_hides_part_of_some_faces_only_when_asked(root):
