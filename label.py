@@ -8,8 +8,10 @@
 ``run`` labels each face once into DATA/train_data/labels/TEACHER.jsonl with a confidence; run it again to
 continue after a kill. ``merge`` writes the faces every teacher labelled, no two more than --threshold
 apart (inter-ocular units), as the mean of their points, into DATA/train_data/list.txt with the label
-source ``teacher:A+B``; the other lines stay. ``agreement`` reports, on faces prepared from images with
-.pts files beside them, each teacher's NME and the faces each threshold keeps (how --threshold is chosen).
+source ``teacher:A+B``; the other lines stay, other merges' included, so one list can hold several
+teachers' labels of the same faces and training chooses by ``--source_weights label:teacher:A=1,...``.
+``agreement`` reports, on faces prepared from images with .pts files beside them, each teacher's NME and
+the faces each threshold keeps (how --threshold is chosen).
 """
 
 import math

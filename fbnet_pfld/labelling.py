@@ -124,7 +124,9 @@ def teacher_labels(data_root, names, records):
 
 def merge(data_root, names, threshold):
     """Write the faces the teachers agree on into DATA_ROOT's training list (label ``teacher:A+B``), replacing
-    the teacher lines a previous merge wrote and keeping every other line; returns Counter((collection, why))."""
+    the lines a previous merge of the same teachers wrote and keeping every other line (other teachers' labels
+    of the same faces included: training picks among label sources with --source_weights); returns
+    Counter((collection, why))."""
     records = unlabelled_faces(data_root)
     labels = teacher_labels(data_root, names, records)
     list_path = data_paths(data_root)[0]
@@ -141,7 +143,7 @@ def merge(data_root, names, threshold):
             rows.append(list_line(record["image"], points, angles, source))
     kept = [] if not list_path.is_file() else [
         line for line in list_path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.split()[-1].startswith(LABEL_TOKEN + TEACHER_PREFIX)]
+        if line.strip() and line.split()[-1] != LABEL_TOKEN + source]
     temp = Path(f"{list_path}.tmp-{os.getpid()}")
     temp.write_text("".join(line + "\n" for line in kept + rows), encoding="utf-8")
     os.replace(temp, list_path)

@@ -158,3 +158,24 @@ def test_time_to_accuracy_reports_two_arms(root, tmp_path, capsys):
     time_to_accuracy.main(["--out", str(tmp_path / "tta"), "--common", common, "--nme", "500", "1",
                            "--arm", "low=--lr 1e-4 --epochs 2", "--arm", "high=--lr 3e-3 --epochs 2"])
     assert (tmp_path / "tta/report.md").read_text() == report
+
+
+def test_epoch_size_fixes_the_steps_of_an_epoch_whatever_the_list():
+    for weights in (None, [1.0, 1.0, 2.0, 0.0]):
+        sampler = ShardedSampler(range(4), seed=0, weights=weights, draws=10)
+        sampler.set_epoch(2)
+        drawn = list(sampler)
+        assert len(sampler) == len(drawn) == 10
+        assert (weights is None and set(drawn) == {0, 1, 2, 3}) or 3 not in drawn
+    few = ShardedSampler(range(100), seed=0, draws=10)
+    few.set_epoch(0)
+    first = list(few)
+    few.set_epoch(1)
+    assert len(set(first)) == 10 and list(few) != first, "each epoch draws a fresh subset"
+
+
+def test_an_epoch_smaller_than_a_batch_is_refused(root, capsys):
+    with pytest.raises(SystemExit) as stop:
+        retrain.main(["--data_root", str(root), "--model", "pfld_lite@0.25", "--epochs", "1", "--epoch_size", "8",
+                      "--batch_size", "16", "--dev_id", "cpu"])
+    assert stop.value.code == 2 and "--epoch_size must be at least --batch_size" in capsys.readouterr().err

@@ -97,12 +97,16 @@ def test_a_teacher_labels_resumably_and_merge_writes_label_sources(prepared):
     assert all(p is not None and p.shape == (68, 2) for p in labels.values())
 
     list_path = data_paths(prepared)[0]
-    list_path.write_text("")
+    human = "train_data/imgs/x.jpg " + " ".join(["0.5"] * 136) + " 0 0 0 label=human"
+    list_path.write_text(human + "\n")
     label.main(["merge", "--data", str(prepared), "--teachers", "ensemble", "--threshold", "0.1"])
     lines = list_path.read_text().splitlines()
-    assert lines and all(line.endswith("label=teacher:ensemble") for line in lines)
+    assert lines[0] == human and len(lines) > 1, "a merge keeps the lines of other sources"
+    assert all(line.endswith("label=teacher:ensemble") for line in lines[1:])
     label.main(["merge", "--data", str(prepared), "--teachers", "ensemble", "--threshold", "0.1"])
     assert list_path.read_text().splitlines() == lines, "a second merge must replace its lines, not add them"
+    lines = lines[1:]
+    list_path.write_text("".join(line + "\n" for line in lines))
     (prepared / "test_data").mkdir(exist_ok=True)
     (prepared / "test_data" / "list.txt").write_text(lines[0] + "\n")
     samples = LandmarkDataset(list_path, prepared).samples
