@@ -6,6 +6,7 @@ import of ``MNN.tools``) tries to pip-install a logging SDK and send a usage log
 """
 
 import contextlib
+import hashlib
 import os
 import tempfile
 import time
@@ -20,6 +21,7 @@ from fbnet_pfld.errors import DeployError
 
 RUNTIMES = ("onnxruntime", "mnn")
 MNN_WEIGHTS = ("fp32", "fp16", "int8")
+MNN_CACHE_ENV = "FBNET_PFLD_MNN_CACHE"  # the folder of MNN conversions (default ~/.cache/fbnet-pfld/mnn)
 
 
 class LandmarksOnly(nn.Module):
@@ -90,16 +92,27 @@ def convert_to_mnn(onnx_path, mnn_path, weights="fp32"):
     mnn_module()
     import _tools  # MNN's compiled converter, shipped in the MNN wheel
 
-    args = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(mnn_path),
+    temp = Path(mnn_path).with_name(f"{Path(mnn_path).stem}.tmp-{os.getpid()}.mnn")
+    args = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(temp),
             "--bizCode", "fbnet_pfld"]
     args += {"fp32": [], "fp16": ["--fp16"], "int8": ["--weightQuantBits", "8"]}[weights]
     Path(mnn_path).parent.mkdir(parents=True, exist_ok=True)
     with _captured_native_output() as printed:
         ok = _tools.mnnconvert(args)
-    if not ok or not Path(mnn_path).is_file():
+    if not ok or not temp.is_file():
+        temp.unlink(missing_ok=True)
         last = ("".join(printed).strip().splitlines() or ["no output"])[-1]
         raise DeployError(f"{onnx_path}: MNN conversion failed ({last})")
+    os.replace(temp, mnn_path)  # a kill mid-conversion leaves the previous file
     return Path(mnn_path)
+
+
+def cached_mnn(onnx_path):
+    """The MNN conversion of an ONNX file, made once per file content in the user's cache (never beside the
+    file: a tracked or downloaded model is not rewritten because of its time stamp)."""
+    digest = hashlib.sha1(Path(onnx_path).read_bytes()).hexdigest()
+    path = Path(os.environ.get(MNN_CACHE_ENV) or Path.home() / ".cache" / "fbnet-pfld" / "mnn") / f"{digest}.mnn"
+    return path if path.is_file() else convert_to_mnn(onnx_path, path)
 
 
 def onnx_signature(path):
@@ -147,7 +160,8 @@ class OrtSession:
 
 
 class MnnSession:
-    """MNN CPU module (converted from the ONNX file beside it, cached as .mnn) with a fixed thread count."""
+    """MNN CPU module with a fixed thread count: of an ONNX file (converted once, into the user's cache), of an
+    ONNX file and the .mnn to convert it into, or of a lone .mnn file."""
 
     runtime = "mnn"
 
@@ -160,9 +174,10 @@ class MnnSession:
         else:
             inputs, self.output_names = onnx_signature(onnx_path)
             self.input_names = [name for name, _ in inputs]
-        mnn_path = Path(mnn_path or Path(onnx_path).with_suffix(".mnn"))
-        if onnx_path is not None and (not mnn_path.is_file() or
-                                      mnn_path.stat().st_mtime < Path(onnx_path).stat().st_mtime):
+        if mnn_path is None:
+            mnn_path = cached_mnn(onnx_path)
+        elif onnx_path is not None and (not Path(mnn_path).is_file() or
+                                        Path(mnn_path).stat().st_mtime < Path(onnx_path).stat().st_mtime):
             convert_to_mnn(onnx_path, mnn_path)
         self.expr = mnn.expr
         with _captured_native_output():

@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +93,20 @@ def test_mnn_paths_never_import_the_phone_home_module(tmp_path):
             "sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+
+
+def test_an_mnn_session_of_an_onnx_file_never_writes_beside_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FBNET_PFLD_MNN_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "model.onnx"
+    model.write_bytes((Path(__file__).resolve().parents[1] / "released" / "subnet.onnx").read_bytes())
+    beside = tmp_path / "model.mnn"
+    beside.write_bytes(b"a user's own older conversion")
+    os.utime(beside, (0, 0))
+    feeds = random_feeds(model)
+    first = MnnSession(model).run(feeds)[0]
+    assert beside.read_bytes() == b"a user's own older conversion"
+    cached = list((tmp_path / "cache").iterdir())
+    assert len(cached) == 1 and cached[0].suffix == ".mnn"
+    stamp = cached[0].stat().st_mtime_ns
+    assert np.array_equal(MnnSession(model).run(feeds)[0], first)
+    assert cached[0].stat().st_mtime_ns == stamp, "the second session converts again"
