@@ -27,10 +27,10 @@ from fbnet_pfld.errors import DataError
 UNLABELLED = "unlabelled.jsonl"
 DEFAULT_PAD = 0.25  # tight chips (UTKFace's jaw touches the border) are padded by this much per side
 MIN_FACE = 40  # landmark-box side in pixels: smaller faces carry too little for a teacher to label
-HASH_BITS = 24  # of 64: a face's hash this close to another's makes it a candidate for the pixel check ...
-CANDIDATES = 10  # ... for at most this many of the closest
-SAME_PHOTO = 0.88  # normalised cross-correlation at or above which two faces are one photo (docs/data.md)
-TEMPLATE = 48  # side of the grey face a match compares, pixels
+HASH_BITS = 28  # of 64: a face's hash this close to another's makes it a candidate for the pixel check ...
+CANDIDATES = 16  # ... for at most this many of the closest
+SAME_PHOTO = 0.7  # correlation of fine detail at or above which two faces are one photo (docs/data.md)
+TEMPLATE = 64  # side of the grey face a match compares, pixels
 _TEMPLATE_SCALES = (0.9, 0.95, 1.0, 1.05, 1.1)  # the calibrated box's side errs by about 8%: compare at 5 sizes
 
 
@@ -41,16 +41,26 @@ def difference_hash(gray):
 
 
 def face_view(image, centre, side, scale=1.0, out=TEMPLATE):
-    """The grey test crop (TEST_CROP_SCALE x the landmark box) of a face, ``out`` pixels, lightly blurred (a
-    re-encoding's edges matter less); ``scale`` > 1 widens it so that a template can slide inside."""
+    """The grey test crop (TEST_CROP_SCALE x the landmark box) of a face, ``out`` pixels; ``scale`` > 1 widens
+    it so that a template can slide inside. Beyond the image it mirrors the image: a straight edge where the
+    image ends (a tight chip's) would make every chip look alike."""
     matrix = face_crop_matrix(centre, TEST_CROP_SCALE * side * scale, out_size=out)
-    return cv2.GaussianBlur(cv2.cvtColor(crop_face(image, matrix, out), cv2.COLOR_BGR2GRAY), (0, 0), 1.0)
+    crop = cv2.warpAffine(image, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+
+
+def fine_detail(gray):
+    """A band of spatial frequencies (difference of Gaussians): what one photo shares with its copies and
+    not with a photo of another face, whose broad shading may be much alike."""
+    gray = gray.astype(np.float32)
+    return cv2.GaussianBlur(gray, (0, 0), 0.8) - cv2.GaussianBlur(gray, (0, 0), 3.0)
 
 
 class FaceIndex:
     """Faces seen so far, to tell whether a new one is the same photo as one of them: a 64-bit difference
-    hash picks the few closest, then normalised cross-correlation of their grey crops, with a little slack
-    for the detector's framing, decides (two photos of one person, or two people alike, stay below it)."""
+    hash picks the few closest, then the normalised cross-correlation of their crops' fine detail, with a
+    little slack for the detector's framing, decides (two photos of one person, or two people alike, stay
+    below it: docs/data.md gives the figures)."""
 
     def __init__(self):
         self.hashes, self.templates, self.names = [], [], []
@@ -70,11 +80,11 @@ class FaceIndex:
         close = [i for i in np.argsort(bits, kind="stable")[:CANDIDATES] if bits[i] <= HASH_BITS]
         if not close:
             return None
-        region = face_view(image, centre, side, scale=1.25, out=int(1.25 * TEMPLATE))
+        region = fine_detail(face_view(image, centre, side, scale=1.25, out=int(1.25 * TEMPLATE)))
         for i in close:
             for k in _TEMPLATE_SCALES:
                 template = cv2.resize(self.templates[i], (round(TEMPLATE * k),) * 2, interpolation=cv2.INTER_AREA)
-                if cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED).max() >= SAME_PHOTO:
+                if cv2.matchTemplate(region, fine_detail(template), cv2.TM_CCOEFF_NORMED).max() >= SAME_PHOTO:
                     return self.names[i]
         return None
 
@@ -87,8 +97,7 @@ def test_faces(data_roots):
     for root in data_roots:
         for sample in parse_list_file(data_paths(root)[1], root):
             gray = cv2.cvtColor(read_image(sample.image, sample.image), cv2.COLOR_BGR2GRAY)
-            template = cv2.resize(gray, (TEMPLATE, TEMPLATE), interpolation=cv2.INTER_AREA)
-            index.add(cv2.GaussianBlur(template, (0, 0), 1.0), str(sample.image))
+            index.add(cv2.resize(gray, (TEMPLATE, TEMPLATE), interpolation=cv2.INTER_AREA), str(sample.image))
     return index
 
 
