@@ -183,6 +183,11 @@ def prepare_unlabelled(folders, out_root, prefix, calibration, exclude=(), pad=D
     if not re.fullmatch(r"[A-Za-z0-9-]+", prefix or ""):
         raise DataError(f"--prefix {prefix!r}: --source images needs a collection name of letters, digits, '-'")
     files = image_files(folders)
+    out = Path(out_root).resolve()
+    for given in map(Path, folders):
+        if out == given.resolve() or given.resolve() in out.parents or out in given.resolve().parents:
+            raise DataError(f"--out {out_root} and the input folder {given} hold one another: a rerun would read "
+                            "its own crops; write elsewhere")
     folder = Path(out_root) / "train_data"
     (folder / "imgs").mkdir(parents=True, exist_ok=True)
     records = read_records(folder / UNLABELLED)
@@ -192,6 +197,10 @@ def prepare_unlabelled(folders, out_root, prefix, calibration, exclude=(), pad=D
         new = take_image(root, path, prefix, calibration, seen, folder, counts, pad, min_face)
         records += new
         counts["faces written"] += len(new)
+    if not records:
+        reasons = ", ".join(f"{n} {r}" for r, n in counts.items() if n) or "no faces"
+        raise DataError(f"{', '.join(map(str, folders))}: no face found in any of the {len(files)} images "
+                        f"({reasons}); nothing written")
     write_records(records, folder / UNLABELLED)
     return counts
 

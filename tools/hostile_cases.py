@@ -57,6 +57,7 @@ from tools.hostile_fixtures import (
     zero_lut,
     zero_table,
 )
+from tools.hostile_labelling import CASES as LABELLING_CASES
 
 CASES = {
     # list.txt
@@ -364,7 +365,10 @@ CASES = {
 }
 
 
+CASES.update(LABELLING_CASES)
+
 # Input that is unusual but valid: each must run to the end (exit 0).
+
 WORKS = {
     "list with a byte-order mark": lambda c: fine_tune(c, list_lines(c, "bom", [c["line"]], bom=True), "--snapshot",
                                                        str(fresh(c, "bomrun"))),
