@@ -27,16 +27,16 @@ class NoFaceError(DataError):
     pass
 
 
-def open_model(path):
+def open_model(path, threads=1):
     """An engine session for an .onnx (onnxruntime) or .mnn (MNN) file; None for a checkpoint. A model
     that does not take 112x112 crops is refused with one line."""
     from fbnet_pfld.deploy import MnnSession, OrtSession
 
     if path.suffix == ".mnn":
-        return MnnSession(None, threads=1, mnn_path=path)
+        return MnnSession(None, threads=threads, mnn_path=path)
     if path.suffix != ".onnx":
         return None
-    session = OrtSession(path, threads=1)
+    session = OrtSession(path, threads=threads)
     shape = session.session.get_inputs()[0].shape
     if len(shape) != 4 or any(isinstance(side, int) and side != INPUT_SIZE for side in shape[2:]):
         raise DataError(f"{path}: takes inputs of shape {shape}; the landmark models here take "
@@ -51,11 +51,11 @@ class LandmarkPredictor:
     With ``flip``, each crop is also run mirrored and the two answers averaged (test-time flipping:
     twice the model's cost, steadier points)."""
 
-    def __init__(self, path, flip=False):
+    def __init__(self, path, flip=False, threads=1):
         self.path, self.flip = Path(path), flip
         if not self.path.is_file():
             raise DataError(f"{self.path}: no such model file")
-        self.session = open_model(self.path)
+        self.session = open_model(self.path, threads)
         if self.session is None:
             from fbnet_pfld.checkpoints import load_landmark_model
 

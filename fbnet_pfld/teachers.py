@@ -12,6 +12,7 @@ and centred, as prepare.py cuts them) to points normalised to the crop, or None 
 """
 
 import importlib.util
+import os
 from pathlib import Path
 
 import cv2
@@ -32,7 +33,8 @@ class EnsembleTeacher:
     def __init__(self, models, refine=2):
         if not models:
             raise DataError("an ensemble teacher needs at least one model (--models)")
-        self.members = [FaceLandmarker(LandmarkPredictor(path, flip=True), refine) for path in models]
+        threads = os.cpu_count() or 1  # it runs alone, once: every core
+        self.members = [FaceLandmarker(LandmarkPredictor(path, flip=True, threads=threads), refine) for path in models]
         self.name = "ensemble"
 
     def label(self, crops):
