@@ -11,7 +11,8 @@ was trained, refined from its own first answer, drawn and written as JSON.
 Images: OUT/NAME_EXT_landmarks.png and OUT/NAME_EXT.json, ``{"image": ..., "faces": [{"box": [x1, y1,
 x2, y2], "score": ..., "landmarks": [[x, y], ...]}, ...]}`` in image pixels. Videos: OUT/NAME_EXT_landmarks.mp4
 and OUT/NAME_EXT.jsonl (one such JSON a frame, with "frame"); each face is tracked from its previous
-landmarks and the detector runs only when a track is lost (and every --redetect frames for new faces).
+landmarks and the detector runs only when a track is lost (and every --redetect frames for new faces);
+each face's points are steadied by a One-Euro filter (--smooth off: raw points; photos never are).
 An image where no face is found gets an empty "faces" list; the run goes on. From Python:
 ``fbnet_pfld.Landmarker``.
 """
@@ -29,9 +30,11 @@ from fbnet_pfld.dataset import read_image
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker, box_face, face_record
 from fbnet_pfld.prepare import IMAGE_EXTENSIONS
+from fbnet_pfld.smoothing import DEFAULT, OneEuroParams
 from fbnet_pfld.tracking import Tracker
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+MAX_REFINE = 10  # re-crops beyond a few change nothing; a huge count would only hang
 
 
 def predict_image(landmarker, image_path, box=None):
@@ -71,32 +74,60 @@ def open_video(source):
 
 
 def run_video(args, landmarker, out):
-    """Annotated video and one JSON line per frame; prints frames per second."""
+    """Annotated video and one JSON line per frame, written under temporary names and renamed when the video
+    ends (a failure leaves nothing half written); prints frames per second."""
     capture = open_video(args.source)
     name = f"webcam{args.source}" if str(args.source).isdigit() else output_stem(Path(args.source))
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    tracker, writer, frames = Tracker(landmarker.faces, landmarker.calibration, args.redetect, args.box), None, 0
+    smoothing = None if args.smooth == "off" else OneEuroParams(args.min_cutoff, args.beta)
+    tracker = Tracker(landmarker.faces, landmarker.calibration, args.redetect, args.box, smoothing, fps)
+    video, lines = out / f"{name}_landmarks.mp4", out / f"{name}.jsonl"
+    temps = [out / f".{name}_landmarks.partial.mp4", out / f".{name}.partial.jsonl"]
     started = time.perf_counter()
-    with open(out / f"{name}.jsonl", "w") as log:
-        while args.max_frames is None or frames < args.max_frames:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            faces = tracker.step(frame)
-            if writer is None:
-                writer = cv2.VideoWriter(str(out / f"{name}_landmarks.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                         (frame.shape[1], frame.shape[0]))
-            writer.write(draw_faces(frame, faces))
-            log.write(json.dumps({"frame": frames, "faces": faces}) + "\n")
-            frames += 1
-    capture.release()
-    if writer is not None:
-        writer.release()
-    if frames == 0:
-        raise DataError(f"{args.source}: no frame could be read")
+    try:
+        frames = track_video(args, capture, tracker, temps, fps)
+    finally:
+        capture.release()
+    for temp, final in zip(temps, (video, lines)):
+        temp.replace(final)
     seconds = time.perf_counter() - started
     print(f"{args.source}: {frames} frames in {seconds:.1f} s ({frames / seconds:.1f} frames/s), detector run on "
-          f"{tracker.detector_runs} -> {out / (name + '_landmarks.mp4')}, {out / (name + '.jsonl')}")
+          f"{tracker.detector_runs}, smoothing {args.smooth} -> {video}, {lines}")
+
+
+def track_video(args, capture, tracker, temps, fps):
+    """Every frame through the tracker into the temporary video and JSON lines; the frame count."""
+    writer, frames, size = None, 0, None
+    try:
+        with open(temps[1], "w") as log:
+            while args.max_frames is None or frames < args.max_frames:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if size is not None and frame.shape != size:
+                    raise DataError(f"{args.source}: frame {frames} is {frame.shape[1]}x{frame.shape[0]}, the "
+                                    f"frames before {size[1]}x{size[0]}")
+                size = frame.shape
+                faces = tracker.step(frame)
+                if writer is None:
+                    writer = cv2.VideoWriter(str(temps[0]), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                             (frame.shape[1], frame.shape[0]))
+                    if not writer.isOpened():
+                        raise DataError(f"{temps[0]}: the video writer cannot open it (codec or disk)")
+                writer.write(draw_faces(frame, faces))
+                log.write(json.dumps({"frame": frames, "faces": faces}) + "\n")
+                frames += 1
+        if writer is not None:
+            writer.release()
+        if frames == 0:
+            raise DataError(f"{args.source}: no frame could be read")
+    except BaseException:
+        if writer is not None:
+            writer.release()
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    return frames
 
 
 def image_paths(source):
@@ -149,9 +180,19 @@ def parse_args(argv=None):
                         help="detector box -> landmark box map (tools/calibrate_detector.py)")
     parser.add_argument("--redetect", type=int, default=30, help="video: run the detector every N frames")
     parser.add_argument("--max_frames", type=int, help="video: stop after N frames")
+    parser.add_argument("--smooth", choices=["on", "off"], default="on", help="video: steady each face's points "
+                        "with a One-Euro filter (never applied to photos)")
+    parser.add_argument("--min_cutoff", type=float, default=DEFAULT.min_cutoff, help="video: the filter's cut-off "
+                        "for a still face, Hz (lower: steadier)")
+    parser.add_argument("--beta", type=float, default=DEFAULT.beta, help="video: how fast the cut-off rises with "
+                        "speed (higher: less lag)")
     args = parser.parse_args(argv)
-    if args.refine < 0 or args.redetect < 1 or (args.max_frames is not None and args.max_frames < 1):
-        parser.error("--refine must be >= 0, --redetect and --max_frames >= 1")
+    if not 0 <= args.refine <= MAX_REFINE or args.redetect < 1 or (args.max_frames is not None and args.max_frames < 1):
+        parser.error(f"--refine must be within [0, {MAX_REFINE}], --redetect and --max_frames >= 1")
+    try:
+        OneEuroParams(args.min_cutoff, args.beta).check()
+    except DataError as error:
+        parser.error(str(error))
     return args
 
 

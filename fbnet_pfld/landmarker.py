@@ -200,6 +200,29 @@ class Landmarker:
         points, _ = self.faces(image, [(centre, side) for _, _, centre, side in found])
         return [Face(np.asarray(b, np.float64), float(s), p) for (b, s, _, _), p in zip(found, points)]
 
+    def track(self, frames, smooth=True, fps=30.0, redetect=30, box=None):
+        """Follow faces through ``frames`` (BGR arrays of one size, in order): yields, per frame, one dict per
+        face, as predict.py's JSON lines hold them: box, score, landmarks (pixels) and its track id, which a
+        face keeps while it is followed and a new face (or one found again after a cut) gets anew.
+        ``smooth``: True (the One-Euro filter's defaults), False, or ``smoothing.OneEuroParams``."""
+        from fbnet_pfld.smoothing import DEFAULT, OneEuroParams
+        from fbnet_pfld.tracking import Tracker
+
+        params = DEFAULT if smooth is True else (smooth or None)
+        if params is not None and not isinstance(params, OneEuroParams):
+            raise DataError(f"smooth={smooth!r}: expected True, False or smoothing.OneEuroParams")
+        tracker = Tracker(self.faces, self.calibration, redetect, box, params, fps)
+        size = None
+        for index, frame in enumerate(frames):
+            if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise DataError(f"frame {index}: expected an 8-bit BGR array [H, W, 3], got "
+                                f"{getattr(frame, 'dtype', type(frame).__name__)} {getattr(frame, 'shape', '')}")
+            if size is not None and frame.shape != size:
+                raise DataError(f"frame {index}: {frame.shape[1]}x{frame.shape[0]}, the frames before "
+                                f"{size[1]}x{size[0]}: one video has one frame size")
+            size = frame.shape
+            yield tracker.step(frame)
+
 
 def face_record(face: Face) -> dict:
     """A face as JSON: box, score and landmarks in image pixels."""
