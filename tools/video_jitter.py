@@ -1,0 +1,162 @@
+"""Video steadiness against known truth: clips made from labelled photos (fbnet_pfld/clips.py: moving, still
+and step), tracked as predict.py tracks a video, measured raw and through the One-Euro filter; optionally
+dlib's predictor on its HOG box every frame. Prints a table; --choose picks the filter's two parameters on
+these clips (lowest jitter on moving clips with NME no worse than 1.05x raw and lag at most 3 frames).
+
+    python -m tools.video_jitter runs/helen_photos --faces 80 --choose            # choose on training faces
+    python -m tools.video_jitter ../shared/data/faces68/val --out docs/results/video_jitter --dlib 40
+"""
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from fbnet_pfld.cli import Parser, exit_on_user_error
+from fbnet_pfld.clips import lag, make_clip, nme, nmj
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker
+from fbnet_pfld.prepare import read_pts_folder
+from fbnet_pfld.smoothing import DEFAULT, OneEuroParams, smooth_series
+from fbnet_pfld.tracking import Tracker
+
+KINDS = {"moving": 60, "still": 60, "step": 40}  # frames per clip
+GRID = list(itertools.product((0.3, 0.5, 1.0, 1.5, 2.0, 3.0), (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)))
+
+
+def follow(frames, truth, step):
+    """[T, K, 2] points of the tracked face nearest the truth, and its track id per frame (-1: none found)."""
+    points, ids = [], []
+    for frame, true in zip(frames, truth):
+        faces = step(frame)
+        if not faces:
+            points.append(points[-1] if points else np.full_like(true, np.nan))
+            ids.append(-1)
+            continue
+        near = min(faces, key=lambda f: np.linalg.norm(np.mean(f["landmarks"], axis=0) - true.mean(axis=0)))
+        points.append(np.asarray(near["landmarks"]))
+        ids.append(near["track"])
+    return np.array(points), np.array(ids)
+
+
+def filtered(points, ids, params, fps=30.0):
+    """The raw series through the filter, restarted where the track changes (as the tracker's filters are)."""
+    out, start = points.copy(), 0
+    for t in range(1, len(ids) + 1):
+        if t == len(ids) or ids[t] != ids[start]:
+            out[start:t] = smooth_series(points[start:t], params, fps)
+            start = t
+    return out
+
+
+def record_clips(faces, landmarker, dlib_faces=0):
+    """Per face and clip kind: truth, raw tracked points and ids (and dlib's points on the first faces)."""
+    from fbnet_pfld.detector import hog_available
+
+    dlib = DlibFollower() if dlib_faces and hog_available() else None
+    records = []
+    for index, face in enumerate(tqdm(faces, desc="clips", unit="face")):
+        image = landmarker_image(face)
+        for kind, frames in KINDS.items():
+            clip = make_clip(image, face.points, kind, frames, seed=index)
+            tracker = Tracker(landmarker.faces, landmarker.calibration)
+            raw, ids = follow(clip.frames, clip.truth, tracker.step)
+            entry = {"face": face.name, "kind": kind, "truth": clip.truth, "raw": raw, "ids": ids}
+            if dlib is not None and index < dlib_faces:
+                entry["dlib"] = follow(clip.frames, clip.truth, dlib.step)[0]
+            records.append(entry)
+    return records
+
+
+def landmarker_image(face):
+    from fbnet_pfld.dataset import read_image
+
+    return read_image(face.image, face.name)
+
+
+class DlibFollower:
+    """dlib's 68-point predictor on its HOG box, every frame (no tracking), as its users run it."""
+
+    def __init__(self):
+        from fbnet_pfld.teachers import DlibTeacher
+
+        self.teacher = DlibTeacher()
+
+    def step(self, frame):
+        import cv2
+
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        rects = self.teacher.detector(rgb, 0)
+        return [{"landmarks": np.array([(p.x, p.y) for p in self.teacher.predictor(rgb, r).parts()], np.float64),
+                 "track": 0} for r in rects]
+
+
+def summary(records, series):
+    """{kind: (NME %, NMJ %, lag)} of one series name ('raw', 'dlib') or a params tuple (filtered)."""
+    out = {}
+    for kind in KINDS:
+        rows = [r for r in records if r["kind"] == kind and (not isinstance(series, str) or series in r)]
+        if not rows:
+            continue
+        def points(r):
+            return filtered(r["raw"], r["ids"], series) if not isinstance(series, str) else r[series]
+        values = [(nme(points(r), r["truth"]), nmj(points(r), r["truth"]),
+                   lag(points(r), r["truth"]) if kind == "step" else np.nan) for r in rows]
+        values = np.array([v for v in values if np.isfinite(v[0])])
+        out[kind] = (100 * values[:, 0].mean(), 100 * values[:, 1].mean(), float(np.nanmedian(values[:, 2])))
+    return out
+
+
+def choose(records):
+    """The grid's parameters with the lowest moving-clip jitter that keep NME <= 1.05x raw and lag <= 3."""
+    raw = summary(records, "raw")
+    best = None
+    for min_cutoff, beta in tqdm(GRID, desc="parameters", unit="pair"):
+        params = OneEuroParams(min_cutoff, beta)
+        got = summary(records, params)
+        if got["moving"][0] <= 1.05 * raw["moving"][0] and got["step"][2] <= 3:
+            if best is None or got["moving"][1] < best[1]["moving"][1]:
+                best = (params, got)
+    if best is None:
+        raise DataError("no parameters of the grid keep NME within 1.05x and lag within 3 frames")
+    return best[0]
+
+
+def table(records, params):
+    rows = [("raw", summary(records, "raw")), (f"One-Euro {params.min_cutoff:g}/{params.beta:g}",
+                                               summary(records, params))]
+    if any("dlib" in r for r in records):
+        rows.append(("dlib, HOG box every frame", summary(records, "dlib")))
+    lines = ["| points | NME io moving % | NMJ moving % | NME io still % | NMJ still % | lag (frames) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, got in rows:
+        lines.append(f"| {name} | {got['moving'][0]:.2f} | {got['moving'][1]:.3f} | {got['still'][0]:.2f} | "
+                     f"{got['still'][1]:.3f} | {got['step'][2]:g} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = Parser(__doc__)
+    parser.add_argument("folder", help="photos with 300-W .pts files beside them")
+    parser.add_argument("--faces", type=int, help="the first N faces (default: all)")
+    parser.add_argument("--model", default="released/subnet.onnx")
+    parser.add_argument("--choose", action="store_true", help="pick the filter's parameters on these clips")
+    parser.add_argument("--dlib", type=int, default=0, help="also run dlib on the first N faces' clips")
+    parser.add_argument("--out", help="write OUT.md with the table")
+    args = parser.parse_args(argv)
+    faces = exit_on_user_error(read_pts_folder, args.folder)[:args.faces]
+    landmarker = exit_on_user_error(Landmarker, args.model, calibration=DEFAULT_CALIBRATION)
+    records = record_clips(faces, landmarker, args.dlib)
+    params = exit_on_user_error(choose, records) if args.choose else DEFAULT
+    text = table(records, params)
+    print(text)
+    if args.choose:
+        print(f"chosen: min_cutoff {params.min_cutoff:g}, beta {params.beta:g} (on {len(faces)} faces' clips)")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).with_suffix(".md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
