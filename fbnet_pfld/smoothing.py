@@ -39,26 +39,63 @@ def _alpha(cutoff, fps):
     return 1.0 / (1.0 + fps / (2.0 * np.pi * cutoff))
 
 
+class _Channel:
+    """One-Euro filtering of one array of values whose speed is measured in ``unit`` per second."""
+
+    def __init__(self, params, fps):
+        self.params, self.fps, self.value, self.speed = params, fps, None, None
+
+    def __call__(self, value, unit=1.0):
+        if self.value is None or self.value.shape != value.shape:
+            self.value, self.speed = value.copy(), np.zeros_like(value)
+            return self.value.copy()
+        raw_speed = (value - self.value) * self.fps / unit
+        self.speed += _alpha(self.params.d_cutoff, self.fps) * (raw_speed - self.speed)
+        cutoff = self.params.min_cutoff + self.params.beta * np.abs(self.speed)
+        self.value = self.value + _alpha(cutoff, self.fps) * (value - self.value)
+        return self.value.copy()
+
+
+def pose_and_shape(points, reference=None):
+    """Points = centre + scale * R(angle) @ shape: the face's pose (centre x, y; log scale; angle, radians: the
+    rotation that best maps ``reference`` onto the shape) and its shape, centred and of unit RMS size."""
+    centre = points.mean(axis=0)
+    scale = max(float(np.sqrt(((points - centre) ** 2).sum(axis=1).mean())), 1e-6)
+    shape = (points - centre) / scale
+    angle = 0.0
+    if reference is not None:
+        cross = (reference[:, 0] * shape[:, 1] - reference[:, 1] * shape[:, 0]).sum()
+        angle = float(np.arctan2(cross, (reference * shape).sum()))
+    cos, sin = np.cos(angle), np.sin(angle)
+    unrotated = shape @ np.array([[cos, -sin], [sin, cos]])  # R(angle)^T applied to each row
+    return np.array([*centre, np.log(scale), angle]), unrotated
+
+
 class OneEuroFilter:
-    """Filters a stream of [K, 2] point arrays at ``fps`` frames per second; the first frame passes as is."""
+    """Filters a stream of [K, 2] point arrays at ``fps`` frames per second; the first frame passes as is.
+
+    The points are split into the face's pose (where it is, how big, how turned in the image: four numbers,
+    each an average over every point, so little jitter) and its shape in the face's own frame (which hardly
+    moves when the head does). Both are One-Euro filtered with the same parameters: a moving face raises the
+    pose's cut-off, so it follows without lag, while its shape stays smoothed."""
 
     def __init__(self, params=DEFAULT, fps=30.0):
         if not (math.isfinite(fps) and fps > 0):
             raise DataError(f"frame rate {fps}: must be a number above 0")
         self.params, self.fps = params.check(), float(fps)
-        self.value = self.speed = None
+        shape_params = self.params._replace(beta=0.0)
+        self.pose, self.shape, self.reference = _Channel(self.params, self.fps), _Channel(shape_params, self.fps), None
 
     def __call__(self, points):
         points = np.asarray(points, np.float64)
-        if self.value is None or self.value.shape != points.shape:
-            self.value, self.speed = points.copy(), np.zeros_like(points)
-            return points.copy()
-        scale = max(float(np.ptp(points, axis=0).max()), 1e-6)  # speeds in face sizes per second
-        raw_speed = (points - self.value) * self.fps / scale
-        self.speed += _alpha(self.params.d_cutoff, self.fps) * (raw_speed - self.speed)
-        cutoff = self.params.min_cutoff + self.params.beta * np.abs(self.speed)
-        self.value = self.value + _alpha(cutoff, self.fps) * (points - self.value)
-        return self.value.copy()
+        if self.reference is not None and self.reference.shape != points.shape:
+            self.__init__(self.params, self.fps)
+        pose, shape = pose_and_shape(points, self.reference)
+        pose = self.pose(pose, np.array([np.exp(pose[2])] * 2 + [1.0, 1.0]))  # centre speed in face sizes
+        shape = self.shape(shape)
+        self.reference = shape
+        cos, sin = np.cos(pose[3]), np.sin(pose[3])
+        return pose[:2] + np.exp(pose[2]) * shape @ np.array([[cos, sin], [-sin, cos]])
 
 
 def smooth_series(series, params=DEFAULT, fps=30.0):

@@ -8,6 +8,7 @@ these clips (lowest jitter on moving clips with NME no worse than 1.05x raw and 
 """
 
 import itertools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,19 @@ from fbnet_pfld.prepare import read_pts_folder
 from fbnet_pfld.smoothing import DEFAULT, OneEuroParams, smooth_series
 from fbnet_pfld.tracking import Tracker
 
-KINDS = {"moving": 60, "still": 60, "step": 40}  # frames per clip
-GRID = list(itertools.product((0.3, 0.5, 1.0, 1.5, 2.0, 3.0), (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)))
+KINDS = {"moving": 60, "still": 40, "step": 30}  # frames per clip
+GRID = list(itertools.product((0.1, 0.3, 0.5, 1.0, 2.0, 3.0), (0.0, 2.0, 8.0, 15.0, 30.0, 60.0, 100.0)))
 
 
-def follow(frames, truth, step):
-    """[T, K, 2] points of the tracked face nearest the truth, and its track id per frame (-1: none found)."""
+def follow(frames, truth, step, clock=None):
+    """[T, K, 2] points of the tracked face nearest the truth, and its track id per frame (-1: none found);
+    ``clock`` (a list) collects each step's seconds."""
     points, ids = [], []
     for frame, true in zip(frames, truth):
+        started = time.perf_counter()
         faces = step(frame)
+        if clock is not None:
+            clock.append(time.perf_counter() - started)
         if not faces:
             points.append(points[-1] if points else np.full_like(true, np.nan))
             ids.append(-1)
@@ -50,7 +55,17 @@ def filtered(points, ids, params, fps=30.0):
     return out
 
 
-def record_clips(faces, landmarker, dlib_faces=0):
+def filter_cost(records, params, clock):
+    """The filter's seconds per frame, and that as a share of a frame's tracking time (640x480)."""
+    series = [r["raw"] for r in records if r["kind"] == "moving"][:20]
+    started = time.perf_counter()
+    for raw in series:
+        smooth_series(raw, params)
+    per_frame = (time.perf_counter() - started) / sum(len(raw) for raw in series)
+    return per_frame, per_frame / float(np.median(clock))
+
+
+def record_clips(faces, landmarker, dlib_faces=0, clock=None):
     """Per face and clip kind: truth, raw tracked points and ids (and dlib's points on the first faces)."""
     from fbnet_pfld.detector import hog_available
 
@@ -61,7 +76,7 @@ def record_clips(faces, landmarker, dlib_faces=0):
         for kind, frames in KINDS.items():
             clip = make_clip(image, face.points, kind, frames, seed=index)
             tracker = Tracker(landmarker.faces, landmarker.calibration)
-            raw, ids = follow(clip.frames, clip.truth, tracker.step)
+            raw, ids = follow(clip.frames, clip.truth, tracker.step, clock)
             entry = {"face": face.name, "kind": kind, "truth": clip.truth, "raw": raw, "ids": ids}
             if dlib is not None and index < dlib_faces:
                 entry["dlib"] = follow(clip.frames, clip.truth, dlib.step)[0]
@@ -104,7 +119,9 @@ def summary(records, series):
         values = [(nme(points(r), r["truth"]), nmj(points(r), r["truth"]),
                    lag(points(r), r["truth"]) if kind == "step" else np.nan) for r in rows]
         values = np.array([v for v in values if np.isfinite(v[0])])
-        out[kind] = (100 * values[:, 0].mean(), 100 * values[:, 1].mean(), float(np.nanmedian(values[:, 2])))
+        steps = values[:, 2] if kind == "step" else [np.nan]
+        out[kind] = (100 * values[:, 0].mean(), 100 * values[:, 1].mean(),
+                     float(np.median(steps)) if kind == "step" else np.nan)
     return out
 
 
@@ -136,6 +153,29 @@ def table(records, params):
     return "\n".join(lines)
 
 
+def plot_corner(records, params, path, point=36):
+    """One eye corner's path through the first moving and still clips: truth, raw and filtered."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, kind in zip(axes, ("moving", "still")):
+        r = next(r for r in records if r["kind"] == kind)
+        smooth = filtered(r["raw"], r["ids"], params)
+        for series, label, style in ((r["truth"], "truth", "k-"), (r["raw"], "raw", "C1-"),
+                                     (smooth, "One-Euro", "C0-")):
+            ax.plot(series[:, point, 0], style, label=label, linewidth=1.2)
+        ax.set_title(f"{kind} clip: eye corner {point}, x")
+        ax.set_xlabel("frame (30 fps)")
+        ax.set_ylabel("pixels")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = Parser(__doc__)
     parser.add_argument("folder", help="photos with 300-W .pts files beside them")
@@ -147,15 +187,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     faces = exit_on_user_error(read_pts_folder, args.folder)[:args.faces]
     landmarker = exit_on_user_error(Landmarker, args.model, calibration=DEFAULT_CALIBRATION)
-    records = record_clips(faces, landmarker, args.dlib)
+    clock = []
+    records = record_clips(faces, landmarker, args.dlib, clock)
     params = exit_on_user_error(choose, records) if args.choose else DEFAULT
-    text = table(records, params)
+    seconds, share = filter_cost(records, params, clock)
+    text = table(records, params) + (f"\n\n{len(faces)} faces, {len(records)} clips. The filter: "
+                                     f"{1e6 * seconds:.0f} us a face a frame, {100 * share:.1f}% of a frame's "
+                                     f"median tracking time ({1e3 * float(np.median(clock)):.1f} ms, 640x480).")
     print(text)
     if args.choose:
         print(f"chosen: min_cutoff {params.min_cutoff:g}, beta {params.beta:g} (on {len(faces)} faces' clips)")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).with_suffix(".md").write_text(text + "\n")
+        plot_corner(records, params, Path(args.out).with_suffix(".png"))
 
 
 if __name__ == "__main__":
