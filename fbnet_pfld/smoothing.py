@@ -5,8 +5,8 @@ tracked face. A low-pass filter whose cut-off rises with the point's speed: smoo
     cutoff = min_cutoff + beta * |filtered speed|,   alpha = 1 / (1 + fps / (2 pi cutoff))
     x_hat = x_hat + alpha * (x - x_hat)
 
-Speeds are in face sizes per second (the points' box side), so one pair of parameters suits small and large
-faces alike. ``DEFAULT`` was chosen on the video benchmark's moving clips of training faces
+Speeds are in face sizes per second, so one pair of parameters suits small and large faces alike; the filter
+runs on the face's pose and shape rather than on raw points (``OneEuroFilter``). ``DEFAULT`` was chosen on the video benchmark's moving clips of training faces
 (tools/video_jitter.py, docs/prediction.md).
 """
 
@@ -40,19 +40,21 @@ def _alpha(cutoff, fps):
 
 
 class _Channel:
-    """One-Euro filtering of one array of values whose speed is measured in ``unit`` per second."""
+    """One-Euro filtering of one array of values whose speed is measured in ``unit`` per second; ``predict``
+    moves the previous value on by its filtered speed before blending in the new one."""
 
-    def __init__(self, params, fps):
-        self.params, self.fps, self.value, self.speed = params, fps, None, None
+    def __init__(self, params, fps, predict=False):
+        self.params, self.fps, self.value, self.speed, self.predict = params, fps, None, None, predict
 
     def __call__(self, value, unit=1.0):
         if self.value is None or self.value.shape != value.shape:
             self.value, self.speed = value.copy(), np.zeros_like(value)
             return self.value.copy()
+        predicted = self.value + self.speed * unit / self.fps if self.predict else self.value
         raw_speed = (value - self.value) * self.fps / unit
         self.speed += _alpha(self.params.d_cutoff, self.fps) * (raw_speed - self.speed)
         cutoff = self.params.min_cutoff + self.params.beta * np.abs(self.speed)
-        self.value = self.value + _alpha(cutoff, self.fps) * (value - self.value)
+        self.value = predicted + _alpha(cutoff, self.fps) * (value - predicted)
         return self.value.copy()
 
 
@@ -76,15 +78,16 @@ class OneEuroFilter:
 
     The points are split into the face's pose (where it is, how big, how turned in the image: four numbers,
     each an average over every point, so little jitter) and its shape in the face's own frame (which hardly
-    moves when the head does). Both are One-Euro filtered with the same parameters: a moving face raises the
-    pose's cut-off, so it follows without lag, while its shape stays smoothed."""
+    moves when the head does). Both are One-Euro filtered with the same cut-off for a still face; only the pose's
+    cut-off rises with speed, and the pose is predicted from its filtered speed before each update, so a face
+    moving steadily is followed without lag while its shape stays smoothed."""
 
     def __init__(self, params=DEFAULT, fps=30.0):
         if not (math.isfinite(fps) and fps > 0):
             raise DataError(f"frame rate {fps}: must be a number above 0")
         self.params, self.fps = params.check(), float(fps)
         shape_params = self.params._replace(beta=0.0)
-        self.pose, self.shape, self.reference = _Channel(self.params, self.fps), _Channel(shape_params, self.fps), None
+        self.pose, self.shape, self.reference = _Channel(self.params, self.fps, True), _Channel(shape_params, self.fps), None
 
     def __call__(self, points):
         points = np.asarray(points, np.float64)
