@@ -1,13 +1,13 @@
-"""Steady landmarks in video: the One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) on every point of a
-tracked face. A low-pass filter whose cut-off rises with the point's speed: smooth when the face is still
-(where jitter shows), quick when it moves (where lag would). Per point and axis:
+"""Steady landmarks in video: the One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) on a tracked face. A
+low-pass filter whose cut-off rises with speed: smooth when the face is still (where jitter shows), quick when
+it moves (where lag would). Per value:
 
     cutoff = min_cutoff + beta * |filtered speed|,   alpha = 1 / (1 + fps / (2 pi cutoff))
     x_hat = x_hat + alpha * (x - x_hat)
 
-Speeds are in face sizes per second, so one pair of parameters suits small and large faces alike; the filter
-runs on the face's pose and shape rather than on raw points (``OneEuroFilter``). ``DEFAULT`` was chosen on the video benchmark's moving clips of training faces
-(tools/video_jitter.py, docs/prediction.md).
+It runs on the face's pose and shape rather than on raw points (``OneEuroFilter``), with speeds in face sizes
+per second, so one pair of parameters suits small and large faces alike. ``DEFAULT`` was chosen on the video
+benchmark's moving clips of training faces (tools/video_jitter.py, docs/prediction.md).
 """
 
 import math
@@ -87,7 +87,8 @@ class OneEuroFilter:
             raise DataError(f"frame rate {fps}: must be a number above 0")
         self.params, self.fps = params.check(), float(fps)
         shape_params = self.params._replace(beta=0.0)
-        self.pose, self.shape, self.reference = _Channel(self.params, self.fps, True), _Channel(shape_params, self.fps), None
+        self.pose, self.shape = _Channel(self.params, self.fps, predict=True), _Channel(shape_params, self.fps)
+        self.reference = None
 
     def __call__(self, points):
         points = np.asarray(points, np.float64)
