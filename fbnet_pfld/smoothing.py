@@ -19,8 +19,8 @@ from fbnet_pfld.errors import DataError
 
 
 class OneEuroParams(NamedTuple):
-    min_cutoff: float = 1.0  # Hz: the cut-off of a still face
-    beta: float = 2.0  # how fast the cut-off rises with speed (per face size per second)
+    min_cutoff: float = 3.0  # Hz: the cut-off of a still face
+    beta: float = 8.0  # how fast the cut-off rises with speed (per face size per second)
     d_cutoff: float = 1.0  # Hz: the cut-off of the speed estimate
 
     def check(self):
