@@ -28,7 +28,8 @@ import numpy as np
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.dataset import read_image
 from fbnet_pfld.errors import DataError
-from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker, box_face, face_record
+from fbnet_pfld.faces import box_face, face_record
+from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker
 from fbnet_pfld.prepare import IMAGE_EXTENSIONS
 from fbnet_pfld.smoothing import DEFAULT, OneEuroParams
 from fbnet_pfld.tracking import Tracker

@@ -7,17 +7,17 @@ flipping. ``Landmarker`` is the public API; predict.py and the video tracker use
 """
 
 from pathlib import Path
-from typing import NamedTuple
 
 import cv2
 import numpy as np
 import torch
 
 from fbnet_pfld.blocks import INPUT_SIZE
-from fbnet_pfld.crops import TEST_CROP_SCALE, crop_face, face_crop_matrix, landmark_box, warp_points
+from fbnet_pfld.crops import TEST_CROP_SCALE, crop_face, face_crop_matrix, warp_points
 from fbnet_pfld.dataset import read_image
-from fbnet_pfld.detector import Calibration, detect_faces
+from fbnet_pfld.detector import Calibration
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.faces import Face, face_record, find_faces, point_box
 from fbnet_pfld.points import FLIP_PAIRS, flip_permutation, mirror_points
 
 DEFAULT_CALIBRATION = Path(__file__).resolve().parents[1] / "data" / "detector_yuface.json"
@@ -129,36 +129,10 @@ class FaceLandmarker:
         return points, change
 
 
-def point_box(points):
-    centre, extent = landmark_box(points)
-    return centre, float(extent.max())
-
-
 def refined_box(points, previous):
     """The landmark box of an answer, or the previous box when the answer collapsed (< 0.3x its size)."""
     centre, side = point_box(points)
     return (centre, side) if side >= 0.3 * previous[1] else previous
-
-
-def box_face(box):
-    """(centre, side) of a --box given as the face's landmark box x1 y1 x2 y2."""
-    x1, y1, x2, y2 = box
-    if not np.isfinite(box).all() or x2 <= x1 or y2 <= y1:
-        raise DataError(f"--box {x1:g} {y1:g} {x2:g} {y2:g}: expected x1 y1 x2 y2 with x2 > x1 and y2 > y1")
-    return np.array([(x1 + x2) / 2, (y1 + y2) / 2]), max(x2 - x1, y2 - y1)
-
-
-def find_faces(image, calibration, box=None):
-    """[(detector box, score, landmark-box centre, side)] of every face: from --box or the detector."""
-    if box is not None:
-        centre, side = box_face(box)
-        height, width = image.shape[:2]
-        x1, y1, x2, y2 = box
-        if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height or side > 4 * max(width, height):
-            raise DataError(f"--box {x1:g} {y1:g} {x2:g} {y2:g}: not a face in this {width}x{height} image "
-                            "(outside it, or far larger)")
-        return [(np.asarray(box, np.float64), 1.0, centre, side)]
-    return [(d.box, d.score, *calibration.landmark_box(d.box)) for d in detect_faces(image)]
 
 
 def predict_image(landmarker, calibration, image_path, box=None):
@@ -169,14 +143,6 @@ def predict_image(landmarker, calibration, image_path, box=None):
         raise NoFaceError(f"{image_path}: no face found (give --box x1 y1 x2 y2)")
     points, _ = landmarker(image, [(centre, side) for _, _, centre, side in found])
     return image, [face_record(b, s, p) for (b, s, _, _), p in zip(found, points)]
-
-
-class Face(NamedTuple):
-    """One face: its detector box (x1, y1, x2, y2, pixels), the detector's score and [K, 2] landmarks (pixels)."""
-
-    box: np.ndarray
-    score: float
-    landmarks: np.ndarray
 
 
 class Landmarker:
@@ -222,9 +188,3 @@ class Landmarker:
                                 f"{size[1]}x{size[0]}: one video has one frame size")
             size = frame.shape
             yield tracker.step(frame)
-
-
-def face_record(face: Face) -> dict:
-    """A face as JSON: box, score and landmarks in image pixels."""
-    return {"box": np.round(face.box, 1).tolist(), "score": round(face.score, 3),
-            "landmarks": np.round(face.landmarks, 2).tolist()}

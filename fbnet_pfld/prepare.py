@@ -47,10 +47,8 @@ from fbnet_pfld.errors import DataError
 from fbnet_pfld.headpose import euler_angles
 from fbnet_pfld.landmarker import DEFAULT_CALIBRATION
 from fbnet_pfld.sources import label_for, parse_label_sources
+from fbnet_pfld.unlabelled import IMAGE_EXTENSIONS
 
-# Every still-image type OpenCV reads.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".jp2", ".pbm",
-                    ".pgm", ".ppm", ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic")
 
 class Face(NamedTuple):
     image: Path

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from fbnet_pfld.detector import box_iou
-from fbnet_pfld.landmarker import Face, face_record, find_faces, point_box
+from fbnet_pfld.faces import Face, face_record, find_faces, point_box
 from fbnet_pfld.smoothing import OneEuroFilter
 
 LOST_CHANGE = 0.08  # a track is lost when a refine pass moves its points by more than this x box side

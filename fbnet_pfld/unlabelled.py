@@ -24,6 +24,9 @@ from fbnet_pfld.crops import CONTEXT_SCALE, CONTEXT_SIZE, TEST_CROP_SCALE, crop_
 from fbnet_pfld.detector import detect_faces
 from fbnet_pfld.errors import DataError
 
+# Every still-image type OpenCV reads.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".jp2", ".pbm",
+                    ".pgm", ".ppm", ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic")
 UNLABELLED = "unlabelled.jsonl"
 DEFAULT_PAD = 0.25  # tight chips (UTKFace's jaw touches the border) are padded by this much per side
 MIN_FACE = 40  # landmark-box side in pixels: smaller faces carry too little for a teacher to label
@@ -103,8 +106,6 @@ def test_faces(data_roots):
 
 def image_files(folders):
     """Every image file under the folders (recursively), in a fixed order; a folder without one is refused."""
-    from fbnet_pfld.prepare import IMAGE_EXTENSIONS
-
     files = []
     for folder in map(Path, folders):
         if not folder.is_dir():
