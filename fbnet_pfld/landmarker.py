@@ -20,7 +20,7 @@ from fbnet_pfld.errors import DataError
 from fbnet_pfld.faces import Face, face_record, find_faces, point_box
 from fbnet_pfld.points import FLIP_PAIRS, flip_permutation, mirror_points
 
-DEFAULT_CALIBRATION = Path(__file__).resolve().parents[1] / "data" / "detector_yuface.json"
+DEFAULT_CALIBRATION = Path(__file__).resolve().parent / "data" / "detector_yuface.json"  # shipped in the package
 
 
 class NoFaceError(DataError):

@@ -1,7 +1,7 @@
 """Learn how the detector's boxes sit relative to the landmark boxes the model was trained on, on
 training faces (never the test split), and write the map and its spread as JSON.
 
-    python -m tools.calibrate_detector --faces ../shared/data/faces68/train --out data/detector_yuface.json
+    python -m tools.calibrate_detector --faces ../shared/data/faces68/train --out fbnet_pfld/data/detector_yuface.json
 
 predict.py maps every detection through this file; retrain.py/supernet_train.py --jitter FILE train
 with crops jittered by the spread it records.
@@ -20,7 +20,7 @@ from fbnet_pfld.prepare import read_pts_folder
 def parse_args(argv=None):
     parser = Parser(__doc__)
     parser.add_argument("--faces", required=True, help="a folder of images with .pts files (training faces)")
-    parser.add_argument("--out", default="data/detector_yuface.json")
+    parser.add_argument("--out", default="fbnet_pfld/data/detector_yuface.json")
     parser.add_argument("--rotate", type=float, default=30.0, help="rotation jitter to record (degrees)")
     return parser.parse_args(argv)
 

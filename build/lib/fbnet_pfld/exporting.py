@@ -1,0 +1,65 @@
+"""Export a landmark network to ONNX (and MNN) and prove each file against PyTorch: one input ``input``
+[N,3,112,112] (BGR in [0,1], dynamic batch), one output ``landmarks`` [N,2K], checked at two batch sizes on
+real or generated faces. A difference that is not finite fails like a large one.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fbnet_pfld.dataset import load_test_set
+from fbnet_pfld.deploy import LandmarksOnly, MnnSession, OrtSession, convert_to_mnn, export_onnx
+from fbnet_pfld.errors import DeployError
+from fbnet_pfld.synthetic import draw_face, random_pose
+
+PARITY_TOLERANCE = 1e-4
+
+
+def parity_failed(difference, tolerance=PARITY_TOLERANCE):
+    """True unless ``difference`` is a finite number within ``tolerance``: a NaN network never passes."""
+    return not (np.isfinite(difference) and difference <= tolerance)
+
+
+def parity_images(data_root=None, count=8, seed=0):
+    """Real test faces when a DATA_ROOT is given, otherwise generated faces: never plain noise."""
+    if data_root:
+        dataset = load_test_set(data_root)
+        return torch.stack([dataset[i][0] for i in range(min(count, len(dataset)))])
+    rng = np.random.default_rng(seed)
+    faces = [draw_face(random_pose(rng), rng) for _ in range(count)]
+    return torch.from_numpy(np.stack(faces).transpose(0, 3, 1, 2).copy()).float() / 255.0
+
+
+def max_difference(session, model, images):
+    """Largest |runtime - PyTorch| over batch 1 and the whole batch."""
+    differences = []
+    for batch in (images[:1], images):
+        with torch.no_grad():
+            expected = model(batch).numpy()
+        got = session.run({"input": batch.numpy()})[0]
+        if got.shape != expected.shape:
+            raise DeployError(f"batch {len(batch)} gave shape {got.shape}, PyTorch {expected.shape}")
+        differences.append(float(np.abs(got - expected).max()))
+    return max(differences)
+
+
+def export_landmark_model(model, output, images):
+    """Export, simplify and check against PyTorch at two batch sizes; returns a report dict."""
+    model = LandmarksOnly(model).eval()
+    export_onnx(model, (images[:1],), output, ["input"], ["landmarks"], dynamic_batch=True)
+    session = OrtSession(output, threads=1)
+    if session.output_names != ["landmarks"]:
+        raise DeployError(f"{output}: expected one output 'landmarks', the graph has {session.output_names}")
+    return {"output": str(output), "size_bytes": Path(output).stat().st_size,
+            "max_abs_diff": max_difference(session, model, images), "batch_sizes": [1, len(images)],
+            "landmarks": int(model(images[:1]).shape[1])}
+
+
+def export_mnn(model, onnx_path, images, weights="fp32"):
+    """Convert an exported ONNX file to .mnn beside it and check MNN against PyTorch."""
+    mnn_path = Path(onnx_path).with_suffix(".mnn" if weights == "fp32" else f".{weights}.mnn")
+    convert_to_mnn(onnx_path, mnn_path, weights)
+    session = MnnSession(onnx_path, threads=1, mnn_path=mnn_path)
+    return {"output": str(mnn_path), "size_bytes": mnn_path.stat().st_size, "weights": weights,
+            "max_abs_diff": max_difference(session, LandmarksOnly(model).eval(), images)}
