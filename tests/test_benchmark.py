@@ -43,6 +43,7 @@ def test_benchmark_rows_for_checkpoints_and_onnx(tmp_path):
     # BatchNorm folded into the convs: 4 values per channel become one bias.
     assert 0.85 * count_parameters(subnet) < onnx_row["parameters"] < count_parameters(subnet)
     assert onnx_row["nme_box"] == pytest.approx(rows["s"]["nme_box"], rel=1e-4)
+    assert "| s | n/a |" in benchmark.headline({"rows": [dict(onnx_row, model="s")]})  # no crash on no MACs
     table = benchmark.markdown(first)
     assert "\n| s | " in table and "\n| baseline | " in table and "NME io (%)" in table
 

@@ -268,7 +268,8 @@ def headline(result):
              "(%) |", "|---|---:|---:|---:|---:|---:|"]
     for row in result["rows"]:
         detector = f"{100 * row['nme_io_detector']:.2f}" if row.get("nme_io_detector") is not None else "-"
-        lines.append(f"| {row['model']} | {row['macs'] / 1e6:.2f} | {row['onnx_bytes'] / 1024:.0f} | "
+        macs = f"{row['macs'] / 1e6:.2f}" if row["macs"] else "n/a"  # an ONNX-only row has no network to count
+        lines.append(f"| {row['model']} | {macs} | {row['onnx_bytes'] / 1024:.0f} | "
                      f"{row['ort_1thread_ms']:.3f} | {100 * row['nme_io']:.2f} | {detector} |")
     return "\n".join(lines)
 
