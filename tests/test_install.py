@@ -1,5 +1,6 @@
 """A plain (not editable) install carries every file the API reads: built as a wheel, used from elsewhere."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -9,7 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_wheel_runs_the_api_from_another_folder(tmp_path):
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+    source = tmp_path / "source"  # built from a copy: setuptools leaves build/ beside the sources
+    shutil.copytree(ROOT / "fbnet_pfld", source / "fbnet_pfld", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                             "-q", "-w", str(tmp_path / "wheel")], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr[-500:]
     site = tmp_path / "site"
