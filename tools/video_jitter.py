@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.clips import lag, make_clip, nme, nmj
+from fbnet_pfld.dataset import read_image
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker
 from fbnet_pfld.prepare import read_pts_folder
@@ -72,7 +73,7 @@ def record_clips(faces, landmarker, dlib_faces=0, clock=None):
     dlib = DlibFollower() if dlib_faces and hog_available() else None
     records = []
     for index, face in enumerate(tqdm(faces, desc="clips", unit="face")):
-        image = landmarker_image(face)
+        image = read_image(face.image, face.name)
         for kind, frames in KINDS.items():
             clip = make_clip(image, face.points, kind, frames, seed=index)
             tracker = Tracker(landmarker.faces, landmarker.calibration)
@@ -82,12 +83,6 @@ def record_clips(faces, landmarker, dlib_faces=0, clock=None):
                 entry["dlib"] = follow(clip.frames, clip.truth, dlib.step)[0]
             records.append(entry)
     return records
-
-
-def landmarker_image(face):
-    from fbnet_pfld.dataset import read_image
-
-    return read_image(face.image, face.name)
 
 
 class DlibFollower:
