@@ -86,6 +86,8 @@ def parse_args(argv=None):
     reference.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime")
     reference.add_argument("--threads", type=positive_int, default=1)
     reference.add_argument("--runs", type=positive_int, default=2000)
+    reference.add_argument("--force", action="store_true", help="time the reference even where the table was "
+                           "measured on another machine or runtime (its ratio to the table's subnets may differ)")
     show = sub.add_parser("show", help="print a table per layer")
     show.add_argument("--lut", required=True)
     return parser.parse_args(argv)
@@ -130,10 +132,30 @@ def _export_ops(args):
     print(f"wrote {tb.export_ops(args.out, args.num_points, _search_space(args))}")
 
 
+def measured_elsewhere(meta, runtime):
+    """Why a table's timings are not this machine's in ``runtime`` (a sentence), or None when they are."""
+    recorded = meta.get("machine")
+    here = fingerprint()
+    if isinstance(recorded, dict):
+        differs = [key for key in ("cpu", "arch", "flags_sha1") if recorded.get(key) != here[key]]
+        where = f"{recorded.get('cpu')} ({', '.join(differs)} differ)" if differs else None
+    else:
+        where = meta.get("cpu") if meta.get("cpu") != here["cpu"] else None
+    if where:
+        return f"it was measured on {where}, this machine is {here['cpu']}"
+    if not str(meta.get("runtime", "")).lower().startswith(runtime.lower()):
+        return f"it was measured in {meta.get('runtime')}, the reference would be timed in {runtime}"
+    return None
+
+
 def _add_reference(args):
     table = LookupTable.load(args.lut)
     if table.unit != "ms":
         raise LookupTableError(f"{args.lut}: a reference latency needs a table in ms, this one is in {table.unit}")
+    elsewhere = measured_elsewhere(table.meta, args.runtime)
+    if elsewhere and not args.force:
+        raise LookupTableError(f"{args.lut}: {elsewhere}; pfld_lite timed here would not be in the table's terms. "
+                               "Build a table on this machine (lookup_table.py build), or add --force")
     table.data["meta"]["references"] = tb.reference_latencies(
         table.data, table.meta.get("num_points") or tb.DEFAULT_NUM_POINTS, args.runtime, args.threads, args.runs)
     table.data["meta"]["references_machine"] = fingerprint()  # best the machine the table was timed on

@@ -20,6 +20,7 @@ An image where no face is found gets an empty "faces" list; the run goes on. Fro
 import json
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import cv2
@@ -32,7 +33,7 @@ from fbnet_pfld.faces import box_face, face_record
 from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker
 from fbnet_pfld.prepare import IMAGE_EXTENSIONS
 from fbnet_pfld.smoothing import DEFAULT, OneEuroParams
-from fbnet_pfld.tracking import Tracker
+from fbnet_pfld.tracking import Lookahead, Tracker
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 MAX_REFINE = 10  # re-crops beyond a few change nothing; a huge count would only hang
@@ -67,6 +68,16 @@ def output_stem(path):
     return f"{path.stem}_{path.suffix.lstrip('.')}" if path.suffix else path.stem
 
 
+def fresh_stem(out, stem, suffixes):
+    """``stem``, else ``stem_2``, ``stem_3``, ...: the first whose output files do not exist yet, so that a run
+    never writes over an earlier run's pictures."""
+    candidate, number = stem, 1
+    while any((out / f"{candidate}{suffix}").exists() for suffix in suffixes):
+        number += 1
+        candidate = f"{stem}_{number}"
+    return candidate
+
+
 def open_video(source):
     capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
     if not capture.isOpened():
@@ -79,8 +90,9 @@ def run_video(args, landmarker, out):
     ends (a failure leaves nothing half written); prints frames per second."""
     capture = open_video(args.source)
     name = f"webcam{args.source}" if str(args.source).isdigit() else output_stem(Path(args.source))
+    name = fresh_stem(out, name, ("_landmarks.mp4", ".jsonl"))
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    smoothing = None if args.smooth == "off" else OneEuroParams(args.min_cutoff, args.beta)
+    smoothing = None if args.smooth == "off" else smoothing_params(args)
     tracker = Tracker(landmarker.faces, landmarker.calibration, args.redetect, args.box, smoothing, fps)
     video, lines = out / f"{name}_landmarks.mp4", out / f"{name}.jsonl"
     temps = [out / f".{name}_landmarks.partial.mp4", out / f".{name}.partial.jsonl"]
@@ -97,38 +109,58 @@ def run_video(args, landmarker, out):
 
 
 def track_video(args, capture, tracker, temps, fps):
-    """Every frame through the tracker into the temporary video and JSON lines; the frame count."""
-    writer, frames, size = None, 0, None
+    """Every frame through the tracker into the temporary video and JSON lines; the frame count. With a
+    look-ahead a frame's faces come some frames later: the frames wait for them in ``pending``."""
+    out = VideoOut(temps, fps)
+    lookahead, pending, frames, size = Lookahead(tracker.lookahead), deque(), 0, None
     try:
-        with open(temps[1], "w") as log:
-            while args.max_frames is None or frames < args.max_frames:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                if size is not None and frame.shape != size:
-                    raise DataError(f"{args.source}: frame {frames} is {frame.shape[1]}x{frame.shape[0]}, the "
-                                    f"frames before {size[1]}x{size[0]}")
-                size = frame.shape
-                faces = tracker.step(frame)
-                if writer is None:
-                    writer = cv2.VideoWriter(str(temps[0]), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                             (frame.shape[1], frame.shape[0]))
-                    if not writer.isOpened():
-                        raise DataError(f"{temps[0]}: the video writer cannot open it (codec or disk)")
-                writer.write(draw_faces(frame, faces))
-                log.write(json.dumps({"frame": frames, "faces": faces}) + "\n")
-                frames += 1
-        if writer is not None:
-            writer.release()
+        while args.max_frames is None or frames < args.max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if size is not None and frame.shape != size:
+                raise DataError(f"{args.source}: frame {frames} is {frame.shape[1]}x{frame.shape[0]}, the "
+                                f"frames before {size[1]}x{size[0]}")
+            size = frame.shape
+            pending.append(frame)
+            for faces in lookahead.push(tracker.step(frame)):
+                out.write(pending.popleft(), faces)
+            frames += 1
+        for faces in lookahead.flush():
+            out.write(pending.popleft(), faces)
+        out.close()
         if frames == 0:
             raise DataError(f"{args.source}: no frame could be read")
     except BaseException:
-        if writer is not None:
-            writer.release()
+        out.close()
         for temp in temps:
             temp.unlink(missing_ok=True)
         raise
     return frames
+
+
+class VideoOut:
+    """The annotated video and its JSON lines (one per frame), under the temporary names ``temps``."""
+
+    def __init__(self, temps, fps):
+        self.temps, self.fps, self.writer, self.count = temps, fps, None, 0
+        self.log = open(temps[1], "w")
+
+    def write(self, frame, faces):
+        if self.writer is None:
+            self.writer = cv2.VideoWriter(str(self.temps[0]), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                          (frame.shape[1], frame.shape[0]))
+            if not self.writer.isOpened():
+                raise DataError(f"{self.temps[0]}: the video writer cannot open it (codec or disk)")
+        self.writer.write(draw_faces(frame, faces))
+        self.log.write(json.dumps({"frame": self.count, "faces": faces}) + "\n")
+        self.count += 1
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        self.log.close()
 
 
 def image_paths(source):
@@ -155,7 +187,7 @@ def run_images(args, landmarker, out):
             print(f"error: {error}", file=sys.stderr)
             failures.append(path)
             continue
-        stem = output_stem(path)
+        stem = fresh_stem(out, output_stem(path), ("_landmarks.png", ".json"))
         cv2.imwrite(str(out / f"{stem}_landmarks.png"), draw_faces(image, faces))
         (out / f"{stem}.json").write_text(json.dumps({"image": str(path), "faces": faces}, indent=1) + "\n")
         print(f"{path}: {len(faces)} face(s) -> {out / (stem + '_landmarks.png')}")
@@ -165,6 +197,10 @@ def run_images(args, landmarker, out):
 
 def is_video(source):
     return str(source).isdigit() or Path(source).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def smoothing_params(args):
+    return OneEuroParams(args.min_cutoff, args.beta, lookahead=args.lookahead)
 
 
 def parse_args(argv=None):
@@ -187,11 +223,13 @@ def parse_args(argv=None):
                         "for a still face, Hz (lower: steadier)")
     parser.add_argument("--beta", type=float, default=DEFAULT.beta, help="video: how fast the cut-off rises with "
                         "speed (higher: less lag)")
+    parser.add_argument("--lookahead", type=int, default=DEFAULT.lookahead, help="video: average each frame's "
+                        "points with N frames on either side; its points come N frames late (0: none)")
     args = parser.parse_args(argv)
     if not 0 <= args.refine <= MAX_REFINE or args.redetect < 1 or (args.max_frames is not None and args.max_frames < 1):
         parser.error(f"--refine must be within [0, {MAX_REFINE}], --redetect and --max_frames >= 1")
     try:
-        OneEuroParams(args.min_cutoff, args.beta).check()
+        smoothing_params(args).check()
     except DataError as error:
         parser.error(str(error))
     return args

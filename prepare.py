@@ -1,8 +1,7 @@
 """Prepare a landmark dataset for training: raw faces -> DATA_ROOT/{train_data,test_data}/{imgs,list.txt}.
 The code is fbnet_pfld/prepare.py; ``python prepare.py --help`` lists the sources and flags.
 
-    python prepare.py --source pts --train ../shared/data/faces68/train --test ../shared/data/faces68/val \\
-        --out data/faces68
+    python prepare.py --source pts --train my_faces/train --test my_faces/val --out data/mine
 """
 
 from fbnet_pfld.prepare import main

@@ -2,7 +2,8 @@
 trading landmark accuracy against the lookup table's latency, and pick one op per layer.
 
     python supernet_train.py --data_root data/faces68 --snapshot ckpt_save --lut data/lut_x86_ort.json
-    python supernet_train.py ... --target_latency 0.45     # the most accurate network under 0.45 ms
+    python supernet_train.py ... --target_ratio 0.15       # the most accurate under 0.15x pfld_lite's latency
+    python supernet_train.py ... --target_latency 0.15     # ... under 0.15 in the table's unit (ms)
     torchrun --nproc_per_node 2 supernet_train.py ...       # DistributedDataParallel
 
 Writes SNAPSHOT/supernet/: checkpoint_best.pth, checkpoint_last.pth, arch.json, log.csv, train.log,
@@ -18,6 +19,7 @@ from fbnet_pfld.search import BUDGETED, MODES
 from fbnet_pfld.stages import SearchStage
 
 DEFAULT_ALPHA = {"target": 20.0, "absolute": 1.0}
+WARMUP_SHARE = 0.2  # the warm-up's default share of --epochs
 DEFAULT_BUDGET_USE = {"absolute": 0.8}  # the absolute mode is the one that means to spend its budget
 
 
@@ -25,7 +27,8 @@ def parse_args(argv=None):
     parser = Parser(__doc__)
     add_common_args(parser, default_batch=128)
     parser.add_argument("--lut", default="data/lut_x86_ort.json", help="latency lookup table (JSON)")
-    parser.add_argument("--warmup_epochs", type=int, default=20, help="epochs training weights only")
+    parser.add_argument("--warmup_epochs", type=int, help="epochs training weights only, before theta is searched "
+                        "(default: a fifth of --epochs, 20 of the default 100)")
     parser.add_argument("--sample", choices=["soft", "hard"], default="hard",
                         help="soft: Gumbel-Softmax mix of all candidates; hard: straight-through, one candidate")
     parser.add_argument("--mode", choices=MODES,
@@ -70,7 +73,7 @@ def check_search_args(parser, args):
         args.alpha = DEFAULT_ALPHA.get(args.mode, 0.25)
     if args.min_budget_use is None:
         args.min_budget_use = DEFAULT_BUDGET_USE.get(args.mode, 0.0)
-    elif not budgeted or not 0 <= args.min_budget_use <= 1:
+    elif (not budgeted and args.min_budget_use) or not 0 <= args.min_budget_use <= 1:  # 0: a resumed mul run's
         parser.error("--min_budget_use goes with a budget and is a share in [0, 1]")
     if (args.mode in BUDGETED) != budgeted:
         parser.error("--target_latency or --target_ratio goes with --mode target (the default when one is given) or "
@@ -80,10 +83,12 @@ def check_search_args(parser, args):
                      "for a search that ignores latency")
     if args.inplace_distill and not args.sandwich:
         parser.error("--inplace_distill needs --sandwich (the costliest architecture is the teacher)")
+    if args.warmup_epochs is None:
+        args.warmup_epochs = round(WARMUP_SHARE * args.epochs)
+    if not 0 <= args.warmup_epochs <= args.epochs:
+        parser.error(f"--warmup_epochs {args.warmup_epochs} must be between 0 and --epochs {args.epochs}")
     if args.theta_only and args.warmup_epochs == 0:
         parser.error("--theta_only keeps the warm-up's weights: it needs --warmup_epochs > 0")
-    if not 0 <= args.warmup_epochs <= args.epochs:
-        parser.error("--warmup_epochs must be between 0 and --epochs")
     for name in ("alpha", "beta", "temperature", "temperature_decay", "theta_lr", "target_latency", "target_ratio"):
         value = getattr(args, name)
         if value is not None and (not math.isfinite(value) or value < 0):

@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+from fbnet_pfld.checkpoints import load_checkpoint
 from fbnet_pfld.distributed import setup_runtime, teardown_runtime
 from fbnet_pfld.errors import UserError
 from fbnet_pfld.fastpath import add_fastpath_args
@@ -30,13 +31,41 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)".strip()
 
 
+FRESH_ON_RESUME = {"resume", "stop_after", "overwrite", "workers", "dev_id", "threads"}  # this process's own
+
+
+def resumed_flags(path):
+    """The flags a checkpoint was trained with ({} where it cannot be read: the stage then says why)."""
+    try:
+        saved = load_checkpoint(path).get("args")
+    except USER_ERRORS:
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``prog: error: ...``, exit status 2), the module docstring as help and
     the defaults shown."""
 
+    resume_fills_flags = False  # set by add_common_args: the training stages' --resume
+
     def __init__(self, description=None, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # a flag is given by its whole name (see parse_args)
         super().__init__(description=description, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse, and with ``--resume CHECKPOINT`` every flag not given takes the checkpoint's value, so
+        that a run continues with ``--resume`` alone."""
+        tokens = sys.argv[1:] if args is None else [str(a) for a in args]
+        parsed = super().parse_args(tokens, namespace)
+        if self.resume_fills_flags and getattr(parsed, "resume", None):
+            given = {action.dest for action in self._actions for option in action.option_strings
+                     for token in tokens if token == option or token.startswith(option + "=")}
+            for name, value in resumed_flags(parsed.resume).items():
+                if hasattr(parsed, name) and name not in given and name not in FRESH_ON_RESUME:
+                    setattr(parsed, name, value)
+        return parsed
 
     def format_help(self):
         for action in self._actions:  # a flag without help text still shows its default
@@ -50,6 +79,7 @@ class Parser(argparse.ArgumentParser):
 
 def add_common_args(parser, default_batch=128):
     """Flags both stages take, with the reference's names (--data_root, --snapshot, --dev_id, --resume)."""
+    parser.resume_fills_flags = True
     parser.add_argument("--data_root", default="data/faces68", help="DATA_ROOT with train_data/ and test_data/")
     parser.add_argument("--snapshot", default="ckpt_save", help="where the stage writes its folder")
     parser.add_argument("--dev_id", default="auto", help="'auto' (the first GPU if any, else the CPU), 'cpu', a "
@@ -59,7 +89,7 @@ def add_common_args(parser, default_batch=128):
     parser.add_argument("--batch_size", type=int, default=default_batch)
     parser.add_argument("--loss", choices=list(LOSSES), default=DEFAULT_LOSS, help="training loss (losses.py)")
     parser.add_argument("--jitter", help="a detector calibration (tools/calibrate_detector.py) whose spread the "
-                        "training crops take (default: dataset.CropJitter's, wider than yuface's)")
+                        "training crops take (default: crops.CropJitter's, wider than yuface's)")
     parser.add_argument("--augment_scale", type=float, default=1.0, help="multiplies the training crops' shift, "
                         "scale and rotation spread")
     parser.add_argument("--occlusion", type=float, default=DEFAULT_OCCLUSION, help="probability of a random "
@@ -70,7 +100,8 @@ def add_common_args(parser, default_batch=128):
                         "of steps whatever the list's length (default: the training list's length)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", default="", help="checkpoint_last.pth to continue exactly")
+    parser.add_argument("--resume", default="", help="checkpoint_last.pth to continue exactly; flags not given "
+                        "take the checkpoint's values")
     parser.add_argument("--overwrite", action="store_true", help="train into a folder that holds another run, "
                         "moving that run aside first (OUT.old-N); without it such a folder is refused")
     parser.add_argument("--stop_after", type=int, help="stop after this many epochs of this run (time-limited "

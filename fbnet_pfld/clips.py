@@ -2,8 +2,10 @@
 
 A clip shows one photo in a 640x480 frame, moved by a smooth seeded path (translation, scale, in-plane
 rotation), with fresh sensor noise and JPEG compression every frame; its true points move with the same warp.
-Three kinds: ``moving`` (the path), ``still`` (one pose: every movement of the points is jitter) and ``step``
-(still, then one jump of a fifth of the face at ``STEP_AT``: how many frames a filter lags).
+Four kinds: ``moving`` (the path), ``still`` (one pose: every movement of the points is jitter), ``step``
+(still, then one jump of a fifth of the face at ``STEP_AT``: how many frames a filter lags) and ``mouth`` (still,
+then the jaw drops by an eighth of the face at ``STEP_AT``, the image below the nose stretched down with it: how
+many frames a filter lags behind a change of expression, which moving the whole photo never shows).
 
 Measures (docs/metrics.md): NME io per frame; NMJ, the RMS over frames and points of the frame-to-frame change
 of the error over the eye-corner distance; and the lag, frames after the step until the points cover 90% of it.
@@ -21,6 +23,8 @@ FRAME = (640, 480)  # width, height
 FACE_SIDE = 170  # pixels: the landmark box's longer side in the frame
 STEP_AT = 20
 STEP = 0.2  # of the face's side
+JAW_DROP = 0.125  # of the face's side
+NOSE_TIP, LIP_CENTRE = 33, 66  # 68-point indices between which the jaw's drop fades in
 
 
 class Clip(NamedTuple):
@@ -64,7 +68,32 @@ def make_clip(image, points, kind, frames=60, seed=0, noise=3.0, quality=75):
         _, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
         shown.append(cv2.imdecode(data, cv2.IMREAD_COLOR))
         truth.append(points @ full[:2, :2].T + full[:2, 2])
+    if kind == "mouth":
+        shown, truth = drop_jaw(shown, np.array(truth))
     return Clip(shown, np.array(truth))
+
+
+def jaw_weight(y, truth):
+    """0 above the nose tip, 1 below the inner lips' centre, smooth between (per image row ``y``)."""
+    top, bottom = truth[NOSE_TIP, 1], truth[LIP_CENTRE, 1]
+    u = np.clip((y - top) / max(bottom - top, 1.0), 0.0, 1.0)
+    return u * u * (3 - 2 * u)
+
+
+def drop_jaw(frames, truth):
+    """From STEP_AT on, every pixel and point below the nose moves down by JAW_DROP of the face's side times its
+    jaw_weight (a remap of each frame, after its noise: the drop is the only change)."""
+    if truth.shape[1] != 68:
+        raise ValueError("the mouth clip needs the 68-point order")
+    drop = JAW_DROP * np.ptp(truth[0], axis=0).max()
+    rows = np.arange(FRAME[1], dtype=np.float32)
+    shift = (drop * jaw_weight(rows, truth[0])).astype(np.float32)  # output row y shows input row y - shift
+    map_x = np.tile(np.arange(FRAME[0], dtype=np.float32), (FRAME[1], 1))
+    map_y = np.repeat((rows - shift)[:, None], FRAME[0], axis=1)
+    moved = truth.copy()
+    moved[STEP_AT:, :, 1] += drop * jaw_weight(truth[STEP_AT:, :, 1], truth[0])
+    return frames[:STEP_AT] + [cv2.remap(f, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                               for f in frames[STEP_AT:]], moved
 
 
 def inter_ocular(truth):
@@ -84,9 +113,17 @@ def nmj(points, truth):
     return float(np.sqrt((np.diff(error, axis=0) ** 2).sum(axis=2).mean()))
 
 
-def lag(points, truth):
-    """Frames after STEP_AT until the points' mean has covered 90% of the step (inf: never)."""
-    moved = (points[STEP_AT:].mean(axis=1) - points[STEP_AT - 1].mean(axis=0))[:, 0]
-    target = 0.9 * (truth[STEP_AT].mean(axis=0) - truth[STEP_AT - 1].mean(axis=0))[0]
+def lag(points, truth, delay=0, response=None):
+    """Frames after STEP_AT until the points that move at STEP_AT have covered 90% of it on average (inf: never),
+    counted from when they come out: a filter that gives each frame's points ``delay`` frames late (a look-ahead)
+    adds those, and the step is measured from the last frame its look-ahead had not seen. ``response``: the
+    unfiltered points, whose own settled change (the last 5 frames) is then the step to cover, so that a filter's
+    lag is not confused with a model that never follows the truth all the way (a jaw drop it reads short)."""
+    jump = truth[STEP_AT] - truth[STEP_AT - 1]
+    axis = int(np.abs(jump).sum(axis=0).argmax())  # x for a step, y for the jaw's drop
+    moving = np.abs(jump[:, axis]) > 0.5 * np.abs(jump[:, axis]).max()
+    moved = (points[STEP_AT:, moving, axis].mean(axis=1) - points[STEP_AT - 1 - delay, moving, axis].mean())
+    target = 0.9 * (jump[moving, axis].mean() if response is None else
+                    response[-5:, moving, axis].mean() - response[STEP_AT - 1 - delay, moving, axis].mean())
     reached = np.nonzero(moved >= target)[0]
-    return float(reached[0]) if len(reached) else float("inf")
+    return float(reached[0]) + delay if len(reached) else float("inf")

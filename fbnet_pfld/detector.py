@@ -7,7 +7,7 @@ OpenCV's Haar cascade (README). It runs on a copy downscaled to at most ``max_si
 
 A detector's box is not the landmark box: its centre sits elsewhere and its size differs. ``calibrate``
 learns the map (centre offset in box units, side ratio) on training faces, and the spread the map
-leaves, which training uses as crop jitter (``dataset.CropJitter``) so the model knows the crops the
+leaves, which training uses as crop jitter (``crops.CropJitter``) so the model knows the crops the
 detector gives.
 """
 

@@ -232,6 +232,9 @@ def run_epochs(stage, args, runtime, out_dir):
             torch.distributed.barrier()
     if runtime.is_main and epochs:
         log.info(closing_line(stage, out_dir, epochs[-1], args.epochs))
+    elif runtime.is_main:
+        log.info(f"nothing to do: {args.resume} already holds all {args.epochs} epochs of its run (a longer "
+                 "schedule is a new run: --overwrite, or another --snapshot)")
     return best_nme
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from tqdm import tqdm
 
 from fbnet_pfld.argtypes import positive_int
 from fbnet_pfld.blocks import INPUT_SIZE
@@ -26,6 +27,7 @@ from fbnet_pfld.machine import fingerprint, usable_cores
 CACHE_ENV = "FBNET_PFLD_CACHE"
 DEFAULT_ENV = "FBNET_PFLD_FASTPATH"  # the default of --fastpath (the tests set eager)
 MIN_GAIN = 1.03  # a candidate must be this much faster than eager to be chosen (timings are noisy)
+BUDGET_S = 15.0  # seconds of timed rounds before the choice (the warm-up steps come on top)
 
 
 def native_bf16():
@@ -94,22 +96,28 @@ def pick_fastest(images_per_s, min_gain=MIN_GAIN):
     return best if images_per_s[best] >= min_gain * images_per_s["eager"] else "eager"
 
 
-def time_candidates(make_step, names, batch_size, rounds=3, steps=2):
+def time_candidates(make_step, names, batch_size, rounds=3, budget_s=BUDGET_S):
     """Median images/s of each candidate's training step, interleaved (a, b, a, b, ...) so that a busy
-    machine slows all alike. ``make_step(fast)`` returns a zero-argument step on its own network copies.
-    The global RNG is left as it was (the run's Gumbel noise and shuffles do not depend on the timing)."""
-    with torch.random.fork_rng(devices=[]):
+    machine slows all alike: one step each to warm up, then up to ``rounds`` timed rounds, stopping after the
+    first round that ends past ``budget_s`` seconds (a progress bar shows them). ``make_step(fast)`` returns a
+    zero-argument step on its own network copies. The global RNG is left as it was (the run's Gumbel noise
+    and shuffles do not depend on the timing)."""
+    started = time.perf_counter()
+    speeds = {name: [] for name in names}
+    with torch.random.fork_rng(devices=[]), tqdm(total=len(names) * (rounds + 1), desc="timing fast paths",
+                                                  unit="step", leave=False) as bar:
         steps_by_name = {name: make_step(PATHS[name]) for name in names}
         for step in steps_by_name.values():
-            step()  # first calls: allocation, oneDNN kernel choice
-            step()
-        speeds = {name: [] for name in names}
+            step()  # first call: allocation, oneDNN kernel choice
+            bar.update()
         for _ in range(rounds):
             for name, step in steps_by_name.items():
-                started = time.perf_counter()
-                for _ in range(steps):
-                    step()
-                speeds[name].append(steps * batch_size / (time.perf_counter() - started))
+                begun = time.perf_counter()
+                step()
+                speeds[name].append(batch_size / (time.perf_counter() - begun))
+                bar.update()
+            if time.perf_counter() - started > budget_s:
+                break
     return {name: statistics.median(values) for name, values in speeds.items()}
 
 
@@ -186,6 +194,8 @@ def choose_fastpath(requested: str, device: torch.device, network, make_step: Ca
         return PATHS[choice]._replace(device_type=device.type)
     if key in entries:
         log(f"fast path: the cached choice in {path} was measured on another machine or candidates; ignored")
+    log(f"fast path: timing {', '.join(names)} on this machine (at most ~{BUDGET_S:g} s, once; cached in {path}; "
+        "--fastpath eager skips it)")
     speeds = time_candidates(make_step, names, batch_size)
     choice = pick_fastest(speeds)
     entries[key] = {"machine": machine, "candidates": names, "choice": choice, "images_per_s": speeds}

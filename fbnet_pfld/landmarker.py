@@ -170,15 +170,16 @@ class Landmarker:
         """Follow faces through ``frames`` (BGR arrays of one size, in order): yields, per frame, one dict per
         face, as predict.py's JSON lines hold them: box, score, landmarks (pixels) and its track id, which a
         face keeps while it is followed and a new face (or one found again after a cut) gets anew.
-        ``smooth``: True (the One-Euro filter's defaults), False, or ``smoothing.OneEuroParams``."""
+        ``smooth``: True (the One-Euro filter's defaults), False, or ``smoothing.OneEuroParams``; with its
+        look-ahead (1 frame by default) a frame's faces come that many frames later, every frame's in order."""
         from fbnet_pfld.smoothing import DEFAULT, OneEuroParams
-        from fbnet_pfld.tracking import Tracker
+        from fbnet_pfld.tracking import Lookahead, Tracker
 
         params = DEFAULT if smooth is True else (smooth or None)
         if params is not None and not isinstance(params, OneEuroParams):
             raise DataError(f"smooth={smooth!r}: expected True, False or smoothing.OneEuroParams")
         tracker = Tracker(self.faces, self.calibration, redetect, box, params, fps)
-        size = None
+        lookahead, size = Lookahead(tracker.lookahead), None
         for index, frame in enumerate(frames):
             if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
                 raise DataError(f"frame {index}: expected an 8-bit BGR array [H, W, 3], got "
@@ -187,4 +188,5 @@ class Landmarker:
                 raise DataError(f"frame {index}: {frame.shape[1]}x{frame.shape[0]}, the frames before "
                                 f"{size[1]}x{size[0]}: one video has one frame size")
             size = frame.shape
-            yield tracker.step(frame)
+            yield from lookahead.push(tracker.step(frame))
+        yield from lookahead.flush()

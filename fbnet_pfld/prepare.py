@@ -1,11 +1,12 @@
 """Turn raw landmark datasets into the reference layout DATA_ROOT/{train_data,test_data}/{imgs,list.txt}.
 
 Sources:
-  pts    a folder of images with 300-W style .pts files beside them (../shared/data/* holds these)
+  pts    a folder of images with 300-W style .pts files beside them (the 300-W release's folders)
   jd106  the 106-point challenge's bbox_landmark.txt (name, x1 y1 x2 y2, 212 coordinates per line)
   wflw   WFLW annotation lists (196 coordinates, 4 box values, 6 attributes, image name per line)
-  csv    the facial-keypoints set's training_frames_keypoints.csv (YouTube-Faces frames; --images: the
-         training frames folder). Its test split repeats training frames: never use it for evaluation.
+  csv    the facial-keypoints set's training_frames_keypoints.csv (YouTube-Faces frames, github.com/udacity/
+         P1_Facial_Keypoints, data/; --images: its training/ folder). Its test split repeats training
+         frames: never use it for evaluation.
   images folders of images without labels (--train, repeatable; --prefix names the collection): every face
          the detector finds, once per distinct face, waiting in train_data/unlabelled.jsonl for a teacher
          (label.py). --exclude DATA_ROOT refuses faces of that root's test split.
@@ -14,11 +15,11 @@ Training faces are written as one context crop each (2x the landmark box, 224x22
 dataset crops online with fresh jitter every epoch; ``--copies N`` writes N fixed 112x112 crops per
 face instead (the reference's way). Test faces are the centred 112x112 crop (1.2x the box).
 
-Examples:
-  python prepare.py --source pts --train ../shared/data/faces68/train \\
-      --test ../shared/data/faces68/val --out data/faces68
-  python prepare.py --source pts --train ../shared/data/samples106 \\
-      --test ../shared/data/samples106 --out data/samples106 --copies 4
+Examples (docs/data.md rebuilds the released models' training set from the public downloads):
+  python prepare.py --source pts --train my_faces/train --test my_faces/val --out data/mine
+  python prepare.py --source pts --train 300W/helen/trainset --prefix helen --out data/faces68
+  python prepare.py --source csv --train P1_Facial_Keypoints/data/training_frames_keypoints.csv \\
+      --images P1_Facial_Keypoints/data/training --prefix ytf --append --out data/faces68
 """
 
 import sys
@@ -164,7 +165,7 @@ def read_keypoints_csv(path, image_dir):
             raise DataError(f"{path}:{line_no}: {error}") from None
         if not np.isfinite(points).all():
             raise DataError(f"{path}:{line_no}: NaN or infinite coordinate")
-        faces.append(Face(Path(image_dir) / row[0], points, f"ytf_{Path(row[0]).stem}"))
+        faces.append(Face(Path(image_dir) / row[0], points, Path(row[0]).stem))  # --prefix names it
     return faces
 
 

@@ -23,6 +23,7 @@ class Tracker:
     def __init__(self, landmarker, calibration, redetect=30, box=None, smoothing=None, fps=30.0):
         self.landmarker, self.calibration, self.redetect, self.box = landmarker, calibration, redetect, box
         self.smoothing, self.fps = smoothing, fps
+        self.lookahead = 0 if smoothing is None else smoothing.lookahead  # for a Lookahead after step()
         if smoothing is not None:
             OneEuroFilter(smoothing, fps)  # parameters and frame rate checked before the first frame
         self.tracks, self.frame, self.next_id, self.detector_runs, self.thumb = [], 0, 0, 0, None
@@ -77,3 +78,47 @@ class Tracker:
 
 def landmark_xyxy(points):
     return np.r_[points.min(axis=0), points.max(axis=0)]
+
+
+class Lookahead:
+    """Each frame's faces averaged, per track, with the same track's points in the ``half`` frames on either
+    side (smoothing.centred_mean as a stream): ``push`` takes a frame's faces and returns the faces of the
+    frames now complete, in order (frame t's once frame t + half is in), ``flush`` the rest at the end. A
+    track's window shrinks to the frames around t that all hold it, so a track never borrows another's points
+    and its first and last frames pass as they are. ``half`` 0 passes every frame through at once."""
+
+    def __init__(self, half):
+        self.half, self.window, self.start, self.emitted = int(half), [], 0, 0
+
+    def push(self, faces):
+        self.window.append({face["track"]: (face, np.asarray(face["landmarks"], np.float64)) for face in faces})
+        out = []
+        while self.emitted + self.half < self.start + len(self.window):
+            out.append(self._emit(self.emitted))
+        drop = max(0, self.emitted - self.half - self.start)
+        del self.window[:drop]
+        self.start += drop
+        return out
+
+    def flush(self):
+        out = []
+        while self.emitted < self.start + len(self.window):
+            out.append(self._emit(self.emitted))
+        return out
+
+    def _emit(self, index):
+        def holds(i, track):
+            return self.start <= i < self.start + len(self.window) and track in self.window[i - self.start]
+
+        faces = []
+        for track, (face, _) in self.window[index - self.start].items():
+            h = 0
+            while h < self.half and holds(index - h - 1, track) and holds(index + h + 1, track):
+                h += 1
+            if h == 0:
+                faces.append(face)
+                continue
+            points = sum(self.window[i - self.start][track][1] for i in range(index - h, index + h + 1)) / (2 * h + 1)
+            faces.append(dict(face_record(Face(landmark_xyxy(points), face["score"], points)), track=track))
+        self.emitted += 1
+        return faces

@@ -84,7 +84,7 @@ def test_real_timing_returns_every_candidate_and_leaves_the_rng_alone(network):
     expected = torch.rand(3)
     torch.manual_seed(123)
     speeds = fastpath.time_candidates(landmark_step_factory(net, aux, 2, 68), ["eager", "channels_last"], 2,
-                                      rounds=1, steps=1)
+                                      rounds=1)
     assert set(speeds) == {"eager", "channels_last"} and all(s > 0 for s in speeds.values())
     assert torch.equal(torch.rand(3), expected)
 
@@ -103,3 +103,21 @@ def test_each_path_matches_eager(network, name, tolerance):
         with path.autocast():
             got = other(path.images(x))[0].float()
     assert (got - expected).abs().max().item() <= tolerance
+
+
+def test_timing_stops_after_the_round_that_passes_its_budget():
+    """The automatic choice is bounded in time: with the budget spent, one timed round and no more."""
+    calls = {"eager": 0, "channels_last": 0}
+
+    def make_step(fast):
+        name = next(n for n, p in fastpath.PATHS.items() if p == fast)
+
+        def step():
+            calls[name] += 1
+        return step
+
+    speeds = fastpath.time_candidates(make_step, list(calls), 4, rounds=5, budget_s=0.0)
+    assert calls == {"eager": 2, "channels_last": 2}  # one warm-up call and one timed round each
+    assert set(speeds) == set(calls)
+    fastpath.time_candidates(make_step, list(calls), 4, rounds=5, budget_s=60.0)
+    assert calls == {"eager": 8, "channels_last": 8}  # all five rounds when time allows

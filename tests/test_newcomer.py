@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 import export
+import lookup_table
 import predict
 import retrain
 import supernet_train
 from fbnet_pfld.checkpoints import load_checkpoint, save_checkpoint
 from fbnet_pfld.errors import SearchError
 from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.machine import fingerprint
 from fbnet_pfld.search import SearchObjective
 from fbnet_pfld.synthetic import apply_pose, draw_face, make_synthetic_dataset, random_pose, template
 from fbnet_pfld.table_builders import build_flops_table
@@ -136,6 +138,7 @@ def test_the_raw_public_layouts_prepare_and_train(tmp_path):
     prepare.main(["--source", "pts", "--test", str(afw), "--prefix", "afw", "--out", str(out)])
     listed = (out / "train_data/list.txt").read_text().splitlines()
     assert len(listed) == 24 and sum("ytf_" in line for line in listed) == 12
+    assert not any("ytf_ytf_" in line for line in listed)  # the collection's name once, from --prefix
     retrain.main(["--data_root", str(out), "--model", "pfld_lite", "--snapshot", str(tmp_path / "run"), "--epochs",
                   "1", "--source_weights", "helen=3,ytf=1", *FAST])
     assert (tmp_path / "run/pfld_lite/checkpoint_last.pth").is_file()
@@ -157,3 +160,63 @@ def test_predict_reads_every_image_type_in_a_folder(root, tmp_path):
                       "90", "95"])
         outputs = sorted(p.name for p in (tmp_path / engine.suffix).glob("*.json"))
         assert outputs == ["face_bmp.json", "face_png.json", "face_tif.json", "face_webp.json"]
+
+
+@pytest.mark.parametrize("epochs, warmup", [("2", 0), ("10", 2), (None, 20)])
+def test_the_warm_up_follows_the_run_length(root, flops, epochs, warmup):
+    """A short search is not refused for a warm-up longer than itself: the warm-up is a fifth of --epochs."""
+    argv = ["--data_root", str(root), "--lut", str(flops)] + (["--epochs", epochs] if epochs else [])
+    assert supernet_train.parse_args(argv).warmup_epochs == warmup
+
+
+def test_a_warm_up_longer_than_the_run_names_both_numbers(root, flops, capsys):
+    with pytest.raises(SystemExit):
+        supernet_train.parse_args(["--data_root", str(root), "--lut", str(flops), "--epochs", "2",
+                                   "--warmup_epochs", "5"])
+    assert "--warmup_epochs 5 must be between 0 and --epochs 2" in capsys.readouterr().err
+
+
+def _table_from(tmp_path, **meta):
+    data = json.loads(open("data/lut_x86_ort.json").read())
+    data["meta"].update(meta)
+    path = tmp_path / "lut.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("meta, words", [
+    ({"cpu": "Some Other CPU", "machine": None}, "measured on Some Other CPU"),
+    ({"machine": {"cpu": "Some Other CPU", "arch": "x86_64", "flags_sha1": "0"}}, "cpu, flags_sha1 differ"),
+    ({"runtime": "MNN 3.6.1", "machine": "here"}, "measured in MNN 3.6.1"),
+])
+def test_add_reference_refuses_a_table_of_another_machine_or_runtime(tmp_path, meta, words):
+    if meta.get("machine") == "here":
+        meta["machine"] = fingerprint()
+    path = _table_from(tmp_path, **meta)
+    before = path.read_bytes()
+    with pytest.raises(SystemExit) as stop:
+        lookup_table.main(["add-reference", "--lut", str(path), "--runs", "10"])
+    err = str(stop.value.code)  # sys.exit("error: ..."): printed on stderr, exit status 1
+    assert err.startswith("error: ")
+    assert words in err and "--force" in err and str(path) in err
+    assert path.read_bytes() == before
+
+
+def test_add_reference_on_this_machines_table_adds_pfld_lite(tmp_path):
+    path = _table_from(tmp_path, machine=fingerprint(), runtime="onnxruntime 1.32.0")
+    lookup_table.main(["add-reference", "--lut", str(path), "--runs", "20"])
+    assert LookupTable.load(path).reference_latency("pfld_lite") > 0
+
+
+def test_resume_alone_continues_with_the_checkpoints_flags_and_a_finished_run_says_so(root, tmp_path):
+    run = tmp_path / "run"
+    retrain.main(["--data_root", str(root), "--model", "pfld_lite", "--snapshot", str(run), "--epochs", "2",
+                  "--stop_after", "1", "--lr", "0.002", *FAST])
+    last = run / "pfld_lite/checkpoint_last.pth"
+    retrain.main(["--resume", str(last), "--workers", "0", "--dev_id", "cpu"])  # no --data_root, --epochs, --lr
+    state = load_checkpoint(last)
+    assert state["epoch"] == 1 and state["args"]["lr"] == 0.002 and state["args"]["data_root"] == str(root)
+    retrain.main(["--resume", str(last), "--workers", "0", "--dev_id", "cpu"])
+    log = (run / "pfld_lite/train.log").read_text()
+    assert f"nothing to do: {last} already holds all 2 epochs" in log
+    assert load_checkpoint(last)["epoch"] == 1

@@ -211,3 +211,23 @@ def test_flip_without_a_point_map_is_one_clear_error(tmp_path):
     message = str(exit_info.value.code)  # what the interpreter prints, exit status 1
     assert message.startswith("error: ") and "five.onnx: --flip needs" in message and "\n" not in message
     assert not (tmp_path / "out").exists()
+
+
+PHOTO = ROOT / "fbnet_pfld" / "data" / "astronaut.jpg"  # NASA's portrait of Eileen Collins, public domain
+
+
+def test_the_bundled_photo_gets_68_points_on_its_face_and_a_second_run_keeps_the_first(tmp_path):
+    out = tmp_path / "out"
+    for _ in range(2):
+        predict.main([str(PHOTO), "--model", str(ROOT / "released/subnet.onnx"), "--out", str(out)])
+    first, second = (json.loads((out / name).read_text()) for name in ("astronaut_jpg.json", "astronaut_jpg_2.json"))
+    assert first == second and len(first["faces"]) == 1
+    face = first["faces"][0]
+    x1, y1, x2, y2 = face["box"]
+    points = np.array(face["landmarks"])
+    assert points.shape == (68, 2) and 60 < x2 - x1 < 200 and face["score"] > 0.5
+    margin = 0.1 * (x2 - x1)  # the detector's box, the points a little beyond it at most
+    assert ((points >= [x1 - margin, y1 - margin]) & (points <= [x2 + margin, y2 + margin])).all()
+    left, right = points[36], points[45]  # outer eye corners: level, apart, above the mouth
+    assert abs(left[1] - right[1]) < 0.2 * (right[0] - left[0]) and points[62, 1] > left[1]
+    assert (out / "astronaut_jpg_landmarks.png").is_file() and (out / "astronaut_jpg_2_landmarks.png").is_file()

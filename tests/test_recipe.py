@@ -109,7 +109,7 @@ def test_ema_run_resumes_exactly_and_saves_the_average(root, tmp_path):
         for name, value in a[key].items():
             assert torch.equal(value, b[key][name]), (key, name)
     assert any(not torch.equal(a["model"][k], a["train_model"][k]) for k in a["model"])
-    with pytest.raises(SystemExit, match="--ema"):
+    with pytest.raises(SystemExit, match="--epochs"):
         retrain.main(["--data_root", str(root), "--epochs", "3", *FAST, "--snapshot", str(tmp_path / "b"),
                       "--resume", str(tmp_path / "b/pfld_lite/checkpoint_last.pth")])
 

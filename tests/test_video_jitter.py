@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 
 from fbnet_pfld import Landmarker
-from fbnet_pfld.clips import STEP_AT, lag, make_clip, nme, nmj
+from fbnet_pfld.clips import JAW_DROP, LIP_CENTRE, NOSE_TIP, STEP_AT, lag, make_clip, nme, nmj
 from fbnet_pfld.prepare import read_pts_folder
-from fbnet_pfld.smoothing import DEFAULT
+from fbnet_pfld.smoothing import DEFAULT, OneEuroParams, smooth_series
 from fbnet_pfld.synthetic import apply_pose, draw_face, random_pose, template
 from tools import video_jitter
 
@@ -41,13 +41,30 @@ def test_clips_move_the_truth_with_the_photo(tmp_path):
     assert lag(delayed, step.truth) == 1 and STEP_AT < 30
 
 
+def test_the_jaw_drops_and_a_filter_that_smooths_expressions_away_lags_behind_it(tmp_path):
+    face = photos(tmp_path, [3])[0]
+    clip = make_clip(cv2.imread(str(face.image)), face.points, "mouth", 30, seed=0)
+    moved = clip.truth[-1] - clip.truth[0]
+    assert np.abs(clip.truth[STEP_AT - 1] - clip.truth[0]).max() == 0  # still until the drop
+    top, bottom = clip.truth[0, NOSE_TIP, 1], clip.truth[0, LIP_CENTRE, 1]
+    above, below = clip.truth[0, :, 1] <= top, clip.truth[0, :, 1] >= bottom
+    drop = JAW_DROP * np.ptp(clip.truth[0], axis=0).max()
+    assert np.abs(moved[:, 0]).max() == 0 and np.abs(moved[above]).max() == 0  # nothing above the nose moves
+    assert below.any() and np.allclose(moved[below, 1], drop)
+    assert lag(smooth_series(clip.truth, DEFAULT), clip.truth, DEFAULT.lookahead) <= 3
+    stiff = OneEuroParams(min_cutoff=0.1, beta=0.0, lookahead=0)  # the shape all but frozen
+    assert lag(smooth_series(clip.truth, stiff), clip.truth) > 3
+
+
 def test_the_benchmark_on_generated_faces(tmp_path):
     faces = photos(tmp_path, [2, 4])
     records = video_jitter.record_clips(faces, Landmarker(MODEL))
-    assert {r["kind"] for r in records} == set(video_jitter.KINDS) and len(records) == 6
+    assert {r["kind"] for r in records} == set(video_jitter.KINDS) and len(records) == 2 * len(video_jitter.KINDS)
     raw, smooth = video_jitter.summary(records, "raw"), video_jitter.summary(records, DEFAULT)
     # the drawn faces' points are not the iBUG order the model predicts: NME means nothing here, jitter does
     assert smooth["still"][1] < 0.5 * raw["still"][1], "the filter must steady still faces"
     assert smooth["moving"][1] < raw["moving"][1] and np.isfinite(raw["moving"][0])
     text = video_jitter.table(records, DEFAULT)
     assert text.count("\n") == 3 and "One-Euro" in text
+    cost = video_jitter.predict_frame_cost(faces[0], Landmarker(MODEL), DEFAULT, frames=12, rounds=1)
+    assert set(cost) == {"on", "off"} and all(0 < seconds < 1 for seconds in cost.values())

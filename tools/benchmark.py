@@ -197,7 +197,8 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=D
             "torch": torch.__version__, "onnxruntime": runtime_version("onnxruntime"),
             "mnn": runtime_version("mnn") if mnn_available() else None,
             "test_set": str(data_root) if data_root else None, "test_faces": len(dataset) if dataset else None,
-            "faces_dir": str(faces_dir) if faces_dir else None, "peer": "dlib HOG, upsample 1" if peer else None,
+            "faces_dir": "/".join(Path(faces_dir).resolve().parts[-2:]) if faces_dir else None,  # no local path
+            "peer": "dlib HOG, upsample 1" if peer else None,
             "date": time.strftime("%Y-%m-%d")}
     return {"meta": meta, "rows": rows}
 

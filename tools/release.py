@@ -85,6 +85,15 @@ def release_model(folder, out, name, images):
                               f"gate {PARITY_TOLERANCE:g}): not released")
     print(f"{name}: {report['output']} {report['size_bytes'] / 1024:.0f} KB, parity {report['max_abs_diff']:.1e}; "
           f"{mnn['output']} {mnn['size_bytes'] / 1024:.0f} KB, parity {mnn['max_abs_diff']:.1e}")
+    return state
+
+
+def how_trained(state, name):
+    """The training table's row name: a fine-tune from the supernet's weights, or training from scratch."""
+    args = state.get("args") or {}
+    if args.get("supernet") and not args.get("from_scratch"):
+        return f"fine-tune {name} from the supernet"
+    return f"train {name} from scratch"
 
 
 def model_folder(run_dir, item):
@@ -142,14 +151,14 @@ def run(args):
     fine_tunes = []
     for item in args.models:
         name, folder = model_folder(run_dir, item)
-        release_model(folder, out, name, images)
-        fine_tunes.append((name, folder / "log.csv"))
-    runs = searches + [(f"fine-tune {name}", log) for name, log in fine_tunes]
+        state = release_model(folder, out, name, images)
+        fine_tunes.append((name, folder / "log.csv", how_trained(state, name)))
+    runs = searches + [(row, log) for _, log, row in fine_tunes]
     if runs:
         (out / "training.md").write_text(training_table(runs))
     if fine_tunes:
-        plot_curves(nme_by_epoch(fine_tunes),
-                    {"NME io on the test faces (%), log scale": [n for n, _ in fine_tunes]},
+        plot_curves(nme_by_epoch([(n, log) for n, log, _ in fine_tunes]),
+                    {"NME io on the test faces (%), log scale": [n for n, _, _ in fine_tunes]},
                     out / "fine_tunes.png", "the released fine-tunes, one recipe and one budget", log_y=True)
     for path in sorted(out.iterdir()):
         print(f"{path}  {path.stat().st_size / 1024:.0f} KB")

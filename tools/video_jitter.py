@@ -1,7 +1,8 @@
-"""Video steadiness against known truth: clips made from labelled photos (fbnet_pfld/clips.py: moving, still
-and step), tracked as predict.py tracks a video, measured raw and through the One-Euro filter; optionally
-dlib's predictor on its HOG box every frame. Prints a table; --choose picks the filter's two parameters on
-these clips (lowest jitter on moving clips with NME no worse than 1.05x raw and lag at most 3 frames).
+"""Video steadiness against known truth: clips made from labelled photos (fbnet_pfld/clips.py: moving, still,
+step and mouth), tracked as predict.py tracks a video, measured raw and through the One-Euro filter; optionally
+dlib's predictor on its HOG box every frame. Prints a table; --choose picks the filter's parameters (cut-off,
+beta, look-ahead) on these clips: the lowest jitter on moving clips with NME no worse than 1.05x raw and lag at
+most 3 frames behind a step and behind the jaw's drop.
 
     python -m tools.video_jitter runs/helen_photos --faces 80 --choose            # choose on training faces
     python -m tools.video_jitter ../shared/data/faces68/val --out docs/results/video_jitter --dlib 40
@@ -20,11 +21,12 @@ from fbnet_pfld.dataset import read_image
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker
 from fbnet_pfld.prepare import read_pts_folder
-from fbnet_pfld.smoothing import DEFAULT, OneEuroParams, smooth_series
-from fbnet_pfld.tracking import Tracker
+from fbnet_pfld.smoothing import DEFAULT, OneEuroFilter, OneEuroParams, smooth_series
+from fbnet_pfld.tracking import Lookahead, Tracker
 
-KINDS = {"moving": 60, "still": 40, "step": 30}  # frames per clip
-GRID = list(itertools.product((0.1, 0.3, 0.5, 1.0, 2.0, 3.0), (0.0, 2.0, 8.0, 15.0, 30.0, 60.0, 100.0)))
+KINDS = {"moving": 60, "still": 40, "step": 30, "mouth": 30}  # frames per clip
+LAGGED = ("step", "mouth")  # the kinds whose lag is measured
+GRID = list(itertools.product((0.1, 0.3, 1.0, 2.0, 3.0, 5.0), (0.0, 4.0, 15.0, 30.0, 60.0, 120.0), (0, 1, 2)))
 
 
 def follow(frames, truth, step, clock=None):
@@ -57,13 +59,52 @@ def filtered(points, ids, params, fps=30.0):
 
 
 def filter_cost(records, params, clock):
-    """The filter's seconds per frame, and that as a share of a frame's tracking time (640x480)."""
+    """The smoothing's seconds per face and frame as the tracker runs it (the One-Euro filter, then the
+    look-ahead's averaging and records), and that as a share of a frame's tracking time (640x480)."""
     series = [r["raw"] for r in records if r["kind"] == "moving"][:20]
-    started = time.perf_counter()
+    seconds = frames = 0
     for raw in series:
-        smooth_series(raw, params)
-    per_frame = (time.perf_counter() - started) / sum(len(raw) for raw in series)
-    return per_frame, per_frame / float(np.median(clock))
+        filt, lookahead = OneEuroFilter(params), Lookahead(params.lookahead)
+        records_in = [{"track": 0, "score": 1.0, "landmarks": points.tolist()} for points in raw]
+        started = time.perf_counter()
+        for points, record in zip(raw, records_in):
+            record["landmarks"] = filt(points).tolist()
+            lookahead.push([record])
+        lookahead.flush()
+        seconds += time.perf_counter() - started
+        frames += len(raw)
+    return seconds / frames, seconds / frames / float(np.median(clock))
+
+
+def predict_frame_cost(face, landmarker, params, frames=150, rounds=3):
+    """predict.py's seconds a frame on a 640x480 video of one moving face (read, track, draw, write), with the
+    smoothing and without, in interleaved rounds: {"on": median, "off": median}."""
+    import contextlib
+    import io
+    import tempfile
+
+    import cv2
+
+    import predict
+
+    clip = make_clip(read_image(face.image, face.name), face.points, "moving", frames, seed=0)
+    timings = {"on": [], "off": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        video, out = Path(tmp) / "clip.mp4", Path(tmp) / "out"
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, clip.frames[0].shape[1::-1])
+        for frame in clip.frames:
+            writer.write(frame)
+        writer.release()
+        out.mkdir()
+        for _ in range(rounds):
+            for smooth in timings:
+                args = predict.parse_args([str(video), "--smooth", smooth, "--min_cutoff", str(params.min_cutoff),
+                                           "--beta", str(params.beta), "--lookahead", str(params.lookahead)])
+                started = time.perf_counter()
+                with contextlib.redirect_stdout(io.StringIO()):
+                    predict.run_video(args, landmarker, out)
+                timings[smooth].append((time.perf_counter() - started) / frames)
+    return {name: float(np.median(values)) for name, values in timings.items()}
 
 
 def record_clips(faces, landmarker, dlib_faces=0, clock=None):
@@ -111,23 +152,25 @@ def summary(records, series):
             continue
         def points(r):
             return filtered(r["raw"], r["ids"], series) if not isinstance(series, str) else r[series]
+        delay = 0 if isinstance(series, str) else series.lookahead
         values = [(nme(points(r), r["truth"]), nmj(points(r), r["truth"]),
-                   lag(points(r), r["truth"]) if kind == "step" else np.nan) for r in rows]
+                   lag(points(r), r["truth"], delay, r["raw" if delay or not isinstance(series, str) else series])
+                   if kind in LAGGED else np.nan) for r in rows]
         values = np.array([v for v in values if np.isfinite(v[0])])
-        steps = values[:, 2] if kind == "step" else [np.nan]
         out[kind] = (100 * values[:, 0].mean(), 100 * values[:, 1].mean(),
-                     float(np.median(steps)) if kind == "step" else np.nan)
+                     float(np.median(values[:, 2])) if kind in LAGGED else np.nan)
     return out
 
 
 def choose(records):
-    """The grid's parameters with the lowest moving-clip jitter that keep NME <= 1.05x raw and lag <= 3."""
+    """The grid's parameters (cut-off, beta, look-ahead) with the lowest moving-clip jitter that keep NME <= 1.05x
+    raw and the lag behind a step and behind the jaw's drop within 3 frames (a look-ahead's delay included)."""
     raw = summary(records, "raw")
     best = None
-    for min_cutoff, beta in tqdm(GRID, desc="parameters", unit="pair"):
-        params = OneEuroParams(min_cutoff, beta)
+    for min_cutoff, beta, lookahead in tqdm(GRID, desc="parameters", unit="set"):
+        params = OneEuroParams(min_cutoff, beta, lookahead=lookahead)
         got = summary(records, params)
-        if got["moving"][0] <= 1.05 * raw["moving"][0] and got["step"][2] <= 3:
+        if got["moving"][0] <= 1.05 * raw["moving"][0] and max(got[kind][2] for kind in LAGGED) <= 3:
             if best is None or got["moving"][1] < best[1]["moving"][1]:
                 best = (params, got)
     if best is None:
@@ -136,15 +179,15 @@ def choose(records):
 
 
 def table(records, params):
-    rows = [("raw", summary(records, "raw")), (f"One-Euro {params.min_cutoff:g}/{params.beta:g}",
-                                               summary(records, params))]
+    name = f"One-Euro {params.min_cutoff:g}/{params.beta:g}, look-ahead {params.lookahead}"
+    rows = [("raw", summary(records, "raw")), (name, summary(records, params))]
     if any("dlib" in r for r in records):
         rows.append(("dlib, HOG box every frame", summary(records, "dlib")))
-    lines = ["| points | NME io moving % | NMJ moving % | NME io still % | NMJ still % | lag (frames) |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| points | NME io moving % | NMJ moving % | NME io still % | NMJ still % | lag, step (frames) "
+             "| lag, jaw drop (frames) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, got in rows:
         lines.append(f"| {name} | {got['moving'][0]:.2f} | {got['moving'][1]:.3f} | {got['still'][0]:.2f} | "
-                     f"{got['still'][1]:.3f} | {got['step'][2]:g} |")
+                     f"{got['still'][1]:.3f} | {got['step'][2]:g} | {got['mouth'][2]:g} |")
     return "\n".join(lines)
 
 
@@ -186,12 +229,16 @@ def main(argv=None):
     records = record_clips(faces, landmarker, args.dlib, clock)
     params = exit_on_user_error(choose, records) if args.choose else DEFAULT
     seconds, share = filter_cost(records, params, clock)
-    text = table(records, params) + (f"\n\n{len(faces)} faces, {len(records)} clips. The filter: "
-                                     f"{1e6 * seconds:.0f} us a face a frame, {100 * share:.1f}% of a frame's "
-                                     f"median tracking time ({1e3 * float(np.median(clock)):.1f} ms, 640x480).")
+    frame = predict_frame_cost(faces[0], landmarker, params)
+    text = table(records, params) + (
+        f"\n\n{len(faces)} faces, {len(records)} clips. The smoothing: {1e6 * seconds:.0f} us a face a frame, "
+        f"{100 * share:.1f}% of a frame's median tracking time ({1e3 * float(np.median(clock)):.1f} ms, 640x480); "
+        f"predict.py on a 640x480 video: {1e3 * frame['on']:.2f} ms a frame with it, {1e3 * frame['off']:.2f} "
+        f"without ({100 * (frame['on'] / frame['off'] - 1):+.1f}%).")
     print(text)
     if args.choose:
-        print(f"chosen: min_cutoff {params.min_cutoff:g}, beta {params.beta:g} (on {len(faces)} faces' clips)")
+        print(f"chosen: min_cutoff {params.min_cutoff:g}, beta {params.beta:g}, lookahead {params.lookahead} (on "
+              f"{len(faces)} faces' clips)")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).with_suffix(".md").write_text(text + "\n")
