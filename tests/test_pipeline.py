@@ -132,7 +132,8 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     for name in ("pareto.csv", "pareto.png", "summary.txt"):
         (sweep_dir / name).write_text(name)
     out = tmp_path / "released"
-    release.main(["--run", str(tmp_path / "elsewhere"), "--supernet", str(snapshot / "supernet"), "--sweep",
+    release.main(["--run", str(tmp_path / "elsewhere"), "--supernet", str(snapshot / "supernet"), "--lut",
+                  str(root / "flops.json"), "--sweep",
                   str(sweep_dir), "--models", f"subnet={tmp_path / 'run' / 'subnet'}", "--out", str(out),
                   "--data_root", str(root)])
     assert (out / "pareto_summary.txt").read_text() == "summary.txt" and (out / "flops.json").is_file()
@@ -145,3 +146,28 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     assert [row.split(" | ")[:2] for row in training[2:]] == [
         ["| search (NME on the held-out architecture split of TRAIN)", "2"],
         ["| fine-tune subnet from the supernet", "1"]]
+
+
+def test_a_checkpoint_never_chooses_what_the_release_copies(searched, tmp_path):
+    """A downloaded supernet whose ``lut`` field names a private file: the release copies only the table its
+    command names, and without one it refuses in one line."""
+    import shutil
+
+    from fbnet_pfld.checkpoints import save_checkpoint
+    from tools import release
+
+    root, snapshot = searched
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    folder = tmp_path / "supernet"
+    shutil.copytree(snapshot / "supernet", folder)
+    state = load_checkpoint(folder / "checkpoint_best.pth")
+    save_checkpoint(dict(state, lut=str(secret)), folder / "checkpoint_best.pth")
+    common = ["--run", str(tmp_path), "--supernet", str(folder), "--models", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit, match="needs --lut"):
+        release.main(common)
+    with pytest.raises(SystemExit, match="id_rsa"):
+        release.main(common + ["--lut", str(secret)])  # not a lookup table: refused, not copied
+    release.main(common + ["--lut", str(root / "flops.json")])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if "id_rsa" in p.name) == []
+    assert (tmp_path / "out/flops.json").is_file()

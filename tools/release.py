@@ -3,10 +3,11 @@ arch.json, the lookup table used, logs and plots (fine_tunes.png: every fine-tun
 training.md (each run's epochs, flatness, wall time), so that a fresh clone runs predict.py and the
 benchmark without training.
 
-    python -m tools.release --run ckpt_save --out released --data_root data/faces68
+    python -m tools.release --run ckpt_save --lut data/lut_x86_ort.json --out released --data_root data/faces68
 
     # the search and the fine-tunes in separate folders, with a sweep's Pareto front:
     python -m tools.release --run runs/final --supernet runs/sweep/search_0.35/supernet --sweep runs/sweep \
+        --lut data/lut_x86_ort.json \
         --models subnet pfld_lite --data_root data/faces68
 
     # fine-tunes alone (a family of a sweep's searched models), or a sweep's Pareto front alone:
@@ -23,6 +24,7 @@ from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.engine import LAST
 from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import PARITY_TOLERANCE, export_landmark_model, export_mnn, parity_failed, parity_images
+from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.utils import plot_curves, read_csv_rows, training_summary
 from sweep import warmup_folder
 
@@ -34,13 +36,18 @@ def release_copy(source, target):
     return state
 
 
-def release_supernet(folder, out):
-    """The search: its supernet (slim), the chosen arch.json, the table it used, its log and plots."""
-    supernet = release_copy(folder / "checkpoint_best.pth", out / "supernet.pth")
+def release_supernet(folder, out, lut):
+    """The search: its supernet (slim), the chosen arch.json, its log and plots, and the table the release
+    command names (``lut``, which must be a lookup table): a checkpoint's own ``lut`` field never chooses a
+    file to copy, since a downloaded checkpoint could name any file."""
+    if not lut:
+        raise DeployError(f"{folder}: releasing a search needs --lut, the table it searched with")
+    LookupTable.load(lut)  # a lookup table, or a one-line refusal
+    release_copy(folder / "checkpoint_best.pth", out / "supernet.pth")
     shutil.copy(folder / "arch.json", out / "arch.json")
     for name in ("log.csv", "theta.png", "curves.png"):
         shutil.copy(folder / name, out / f"supernet_{name}")
-    shutil.copy(supernet["lut"], out / Path(supernet["lut"]).name)
+    shutil.copy(lut, out / Path(lut).name)
 
 
 def release_sweep(folder, out):
@@ -112,6 +119,7 @@ def parse_args(argv=None):
                              "fine-tunes of its architecture beside it")
     parser.add_argument("--no_search", action="store_true", help="release no search, only fine-tunes or a sweep")
     parser.add_argument("--sweep", help="a sweep.py output folder whose pareto.csv/png to release")
+    parser.add_argument("--lut", help="the lookup table the search used, copied beside it (a search's release)")
     parser.add_argument("--models", nargs="*", default=["subnet", "pfld_lite"],
                         help="retrain folders to release: NAME (RUN/NAME) or NAME=FOLDER")
     parser.add_argument("--data_root", help="test faces for the export parity check")
@@ -143,7 +151,7 @@ def run(args):
             raise DeployError(f"{out}: --keep_search needs a released search there (supernet_log.csv)")
         searches = [(f"search ({HELD_OUT})", out / "supernet_log.csv")]
     else:
-        release_supernet(supernet, out)
+        release_supernet(supernet, out, args.lut)
         searches = search_logs(supernet, args.sweep)
     if args.sweep:
         release_sweep(Path(args.sweep), out)
