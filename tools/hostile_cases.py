@@ -58,6 +58,7 @@ from tools.hostile_fixtures import (
     zero_table,
 )
 from tools.hostile_labelling import CASES as LABELLING_CASES
+from tools.hostile_video import CASES as VIDEO_CASES
 
 CASES = {
     # list.txt
@@ -366,6 +367,7 @@ CASES = {
 
 
 CASES.update(LABELLING_CASES)
+CASES.update(VIDEO_CASES)
 
 # Input that is unusual but valid: each must run to the end (exit 0).
 
