@@ -6,6 +6,7 @@ import of ``MNN.tools``) tries to pip-install a logging SDK and send a usage log
 """
 
 import contextlib
+import ctypes
 import hashlib
 import os
 import tempfile
@@ -57,6 +58,13 @@ def export_onnx(module, inputs, path, input_names, output_names, dynamic_batch=F
     return path
 
 
+def _flush_c_stdio():
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to reach (not glibc/musl): nothing buffered we can flush
+        pass
+
+
 @contextlib.contextmanager
 def _captured_native_output():
     """Silence what a C++ library prints on stdout/stderr; yields a list that holds the text afterwards."""
@@ -68,6 +76,7 @@ def _captured_native_output():
                 os.dup2(sink.fileno(), fd)
             yield captured
         finally:
+            _flush_c_stdio()  # what the library left in C's stdio buffer goes to the sink, not out at exit
             for fd, copy in zip((1, 2), saved):
                 os.dup2(copy, fd)
                 os.close(copy)

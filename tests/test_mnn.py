@@ -110,3 +110,14 @@ def test_an_mnn_session_of_an_onnx_file_never_writes_beside_it(tmp_path, monkeyp
     stamp = cached[0].stat().st_mtime_ns
     assert np.array_equal(MnnSession(model).run(feeds)[0], first)
     assert cached[0].stat().st_mtime_ns == stamp, "the second session converts again"
+
+
+def test_mnn_prints_nothing_of_its_own():
+    """MNN's native "The device supports: ..." banner sits in C's stdio buffer until exit: it is flushed into
+    the silenced stream instead of reaching the user's terminal."""
+    code = ("import numpy as np; from fbnet_pfld.deploy import MnnSession; "
+            "s = MnnSession('released/subnet.onnx', 1); s.run({'input': np.zeros((1, 3, 112, 112), np.float32)}); "
+            "print('ran')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "ran\n" and "device supports" not in done.stderr
