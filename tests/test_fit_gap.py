@@ -63,3 +63,10 @@ def test_fit_gap_rows_score_train_its_sources_and_test(tmp_path):
 def test_fit_gap_missing_data_is_one_clear_line(tmp_path):
     with pytest.raises(SystemExit, match="no such list file"):
         fit_gap.main([f"{tmp_path / 's.onnx'}", "--data_root", str(tmp_path / "nowhere")])
+
+
+def test_label_groups_split_by_label_source_only_when_there_are_several():
+    faces = [s._replace(label=label) for s, label in zip(samples([f"f{i}.png" for i in range(4)]),
+                                                        ["human", "teacher:dlib", "human", "machine"])]
+    assert fit_gap.label_groups(faces) == {"label human": [0, 2], "label machine": [3], "label teacher:dlib": [1]}
+    assert fit_gap.label_groups([s._replace(label="human") for s in faces]) == {}

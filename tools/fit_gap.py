@@ -7,7 +7,8 @@ Both splits are scored the same way, on the centred test crop with no augmentati
 is what training did not carry over to new faces. A training NME close to the test NME says the model
 has not fitted its training faces (more capacity or more optimisation steps are the levers); a much
 lower one says it does not generalise (more data or regularisation are). When the training images'
-names carry a source prefix (``helen_...``, ``ytf_...``), each source gets its own row too.
+names carry a source prefix (``helen_...``, ``ytf_...``), each source gets its own row too, and so does each
+label source (``label=human``, ``machine``, ``teacher:NAME`` on the list.txt lines) when there are several.
 """
 
 import tempfile
@@ -35,6 +36,15 @@ def source_groups(samples):
     return dict(sorted(groups.items()))
 
 
+def label_groups(samples):
+    """{"label SOURCE": [indices]} by each face's label source (human, machine, teacher:NAME); {} when all
+    faces share one."""
+    groups = defaultdict(list)
+    for index, sample in enumerate(samples):
+        groups[f"label {sample.label}"].append(index)
+    return dict(sorted(groups.items())) if len(groups) > 1 else {}
+
+
 def fit_gap(specs, data_root, workdir):
     """Rows (model, split, faces, metrics) for TRAIN, its sources and TEST of every model. Each split's
     crops are cut once and each model runs once over them; a source's rows are the training faces' own."""
@@ -43,7 +53,7 @@ def fit_gap(specs, data_root, workdir):
     test = LandmarkDataset(test_list, data_root, train.num_points)
     entries = load_entries(specs, workdir)  # bad model files fail before the crops are cut
     train_batches, test_batches = crop_batches(train), crop_batches(test)
-    sources = source_groups(train.samples)
+    sources = {**source_groups(train.samples), **label_groups(train.samples)}
     rows = []
     for name, onnx_path, _ in entries:
         session = OrtSession(onnx_path, threads=0)
