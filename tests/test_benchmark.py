@@ -149,3 +149,12 @@ def test_detector_in_the_loop_scores_every_face_and_the_peers_faces(tmp_path):
     if hog_available():  # dlib is optional: the peer it stands for finds a real face
         image = cv2.imread(str(files[0].with_suffix(".jpg")))
         assert match(hog_faces(image), read_pts(files[0])) is not None
+
+
+def test_two_models_of_one_name_are_refused_before_any_export(tmp_path):
+    """Two checkpoint_last.pth files would share one exported ONNX (each row the last model's figures)."""
+    from fbnet_pfld.errors import DeployError
+    from tools.benchmark import load_entries
+
+    with pytest.raises(DeployError, match="two models named checkpoint_last"):
+        load_entries([str(tmp_path / "a/checkpoint_last.pth"), str(tmp_path / "b/checkpoint_last.pth")], tmp_path)

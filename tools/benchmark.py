@@ -124,7 +124,11 @@ def in_the_loop(errors):
 
 def load_entries(specs, workdir):
     """(name, ONNX path, PyTorch model or None) per model; checkpoints are exported to ``workdir``."""
-    entries = []
+    entries, names = [], [parse_model_arg(spec)[0] for spec in specs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise DeployError(f"two models named {', '.join(twice)}: name each row (NAME=PATH), or their rows would "
+                          "share one model's export")
     for spec in specs:
         name, path = parse_model_arg(spec)
         if path.suffix == ".onnx":
