@@ -18,6 +18,7 @@ from fbnet_pfld.dataset import read_image
 from fbnet_pfld.detector import Calibration
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.faces import Face, face_record, find_faces, point_box
+from fbnet_pfld.images import as_bgr8
 from fbnet_pfld.points import FLIP_PAIRS, flip_permutation, mirror_points
 
 DEFAULT_CALIBRATION = Path(__file__).resolve().parent / "data" / "detector_yuface.json"  # shipped in the package
@@ -158,10 +159,10 @@ class Landmarker:
         self.faces = FaceLandmarker(LandmarkPredictor(model, flip), refine)
 
     def __call__(self, image: np.ndarray | str | Path, box: tuple | None = None) -> list[Face]:
-        """``image``: a BGR array (as cv2.imread gives) or a path. ``box``: the face's landmark box x1 y1 x2 y2
-        instead of the detector. No face found gives an empty list."""
-        if not isinstance(image, np.ndarray):
-            image = read_image(image, image)
+        """``image``: a BGR array (as cv2.imread gives; grayscale, BGRA, 16-bit and float in [0, 1] are converted,
+        see ``images.as_bgr8``) or a path. ``box``: the face's landmark box x1 y1 x2 y2 instead of the detector.
+        No face found gives an empty list; an array it cannot read is a DataError naming its shape and dtype."""
+        image = read_image(image, image) if isinstance(image, (str, Path)) else as_bgr8(image)
         found = find_faces(image, self.calibration, box)
         points, _ = self.faces(image, [(centre, side) for _, _, centre, side in found])
         return [Face(np.asarray(b, np.float64), float(s), p) for (b, s, _, _), p in zip(found, points)]
@@ -181,9 +182,7 @@ class Landmarker:
         tracker = Tracker(self.faces, self.calibration, redetect, box, params, fps)
         lookahead, size = Lookahead(tracker.lookahead), None
         for index, frame in enumerate(frames):
-            if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise DataError(f"frame {index}: expected an 8-bit BGR array [H, W, 3], got "
-                                f"{getattr(frame, 'dtype', type(frame).__name__)} {getattr(frame, 'shape', '')}")
+            frame = as_bgr8(frame, f"frame {index}")
             if size is not None and frame.shape != size:
                 raise DataError(f"frame {index}: {frame.shape[1]}x{frame.shape[0]}, the frames before "
                                 f"{size[1]}x{size[0]}: one video has one frame size")

@@ -1,5 +1,6 @@
 """The Python API: ``Landmarker(model)(image)`` on a generated face, a real one and an empty image."""
 
+import re
 from pathlib import Path
 
 import cv2
@@ -8,6 +9,7 @@ import pytest
 
 import fbnet_pfld
 from fbnet_pfld import Face, Landmarker
+from fbnet_pfld.errors import DataError
 from fbnet_pfld.prepare import read_pts
 from fbnet_pfld.synthetic import draw_face, random_pose
 
@@ -66,3 +68,35 @@ def test_the_package_exposes_only_its_api():
     assert set(fbnet_pfld.__all__) == {"Face", "Landmarker", "__version__"}
     with pytest.raises(AttributeError):
         fbnet_pfld.NotThere  # noqa: B018
+
+
+PHOTO = Path(__file__).resolve().parents[1] / "fbnet_pfld" / "data" / "astronaut.jpg"
+
+
+def test_the_api_converts_grayscale_bgra_16_bit_and_float_images():
+    landmarker = Landmarker(Path(__file__).resolve().parents[1] / "released" / "subnet.onnx")
+    bgr = cv2.imread(str(PHOTO))
+    reference = landmarker(bgr)[0].landmarks
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    for image in (gray, gray[:, :, None], cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), bgr.astype(np.uint16) * 257,
+                  bgr.astype(np.float32) / 255, bgr.astype(np.int64)):
+        faces = landmarker(image)
+        assert len(faces) == 1, image.shape
+        assert np.abs(faces[0].landmarks - reference).mean() < 3.0, (image.dtype, image.shape)
+
+
+@pytest.mark.parametrize("image, words", [
+    (np.zeros((3, 120, 160), np.uint8), "channels-first"),
+    (np.zeros((2, 120, 160, 3), np.uint8), "shape (2, 120, 160, 3)"),
+    (np.full((120, 160, 3), 200.0), "in [0, 1]"),
+    (np.full((120, 160, 3), np.nan, np.float32), "in [0, 1]"),
+    (np.zeros((120, 160, 3), bool), "bool"),
+    (np.zeros((0, 0, 3), np.uint8), "too small"),
+    (np.zeros((10, 20000, 3), np.uint8), "too small"),
+    (np.zeros((120, 160, 2), np.uint8), "shape (120, 160, 2)"),
+    ([[1, 2], [3, 4]], "got list"),
+])
+def test_the_api_refuses_what_it_cannot_read_naming_shape_and_dtype(image, words):
+    landmarker = Landmarker(Path(__file__).resolve().parents[1] / "released" / "subnet.onnx")
+    with pytest.raises(DataError, match=re.escape(words)):
+        landmarker(image)

@@ -60,7 +60,7 @@ def test_tracks_keep_their_id_and_a_cut_starts_a_new_one():
     assert set(per_frame[0][0]) == {"box", "score", "landmarks", "track"}
     with pytest.raises(DataError, match="frame 1: .* one video has one frame size"):
         list(landmarker.track([frames[0], frames[0][:100]]))
-    with pytest.raises(DataError, match="frame 0: expected an 8-bit BGR array"):
+    with pytest.raises(DataError, match=r"frame 0: a float image must hold finite values in \[0, 1\]"):
         list(landmarker.track([frames[0].astype(np.float32)]))
     assert list(landmarker.track([])) == []
 
