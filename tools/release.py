@@ -65,7 +65,12 @@ def training_table(runs):
         r = training_summary(log_csv)
         lines.append(f"| {name} | {r['epochs']} | {100 * r['nme_io']:.2f} | {100 * r['best_nme_io']:.2f} | "
                      f"{-100 * r['last_10pct_drop']:+.1f}% | {r['seconds'] / 60:.1f} |")
+    lines.append(f"\n{LOG_NOTE}")
     return "\n".join(lines) + "\n"
+
+
+LOG_NOTE = ("NME as each training log measured it, in its fast path's precision (bf16 where chosen): benchmark.md's "
+            "fp32 figures of the same checkpoints can differ by a few hundredths.")
 
 
 def nme_by_epoch(runs):
