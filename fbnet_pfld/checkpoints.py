@@ -180,8 +180,14 @@ def require_finite_weights(module, path):
 
 
 def load_landmark_model(path):
-    """(network in eval mode, state) of a retrain checkpoint."""
-    state = load_checkpoint(path, LANDMARK_KEYS)
+    """(network in eval mode, state) of a retrain checkpoint; a search's supernet is refused saying what to use."""
+    state = load_checkpoint(path)
+    if "supernet" in state and "model" not in state:
+        raise CheckpointError(f"{path}: a search's supernet, not a landmark model: use a retrain checkpoint or its "
+                              "ONNX (released/subnet.onnx; retrain.py --supernet fine-tunes one from it)")
+    missing = [key for key in LANDMARK_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
     return landmark_network_from_state(state, path), state
 
 

@@ -231,3 +231,8 @@ def test_the_bundled_photo_gets_68_points_on_its_face_and_a_second_run_keeps_the
     left, right = points[36], points[45]  # outer eye corners: level, apart, above the mouth
     assert abs(left[1] - right[1]) < 0.2 * (right[0] - left[0]) and points[62, 1] > left[1]
     assert (out / "astronaut_jpg_landmarks.png").is_file() and (out / "astronaut_jpg_2_landmarks.png").is_file()
+
+
+def test_predict_with_the_supernet_says_which_file_to_use(tmp_path):
+    with pytest.raises(SystemExit, match="a search's supernet, not a landmark model: use .*subnet.onnx"):
+        predict.main([str(PHOTO), "--model", str(ROOT / "released/supernet.pth"), "--out", str(tmp_path)])
