@@ -3,6 +3,7 @@ another machine, the raw public data layouts, help with defaults, one closing li
 that says which epoch it holds."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -220,3 +221,14 @@ def test_resume_alone_continues_with_the_checkpoints_flags_and_a_finished_run_sa
     log = (run / "pfld_lite/train.log").read_text()
     assert f"nothing to do: {last} already holds all 2 epochs" in log
     assert load_checkpoint(last)["epoch"] == 1
+
+
+def test_every_shipped_measured_table_carries_the_pfld_lite_reference():
+    """So that --target_ratio works with each table the repository ships, measured where the table was."""
+    tables = sorted(p for p in (Path(__file__).resolve().parents[1] / "data").glob("lut_*.json"))
+    assert len(tables) >= 4
+    for path in tables:
+        table = LookupTable.load(path)
+        assert 0 < table.reference_latency("pfld_lite") < float("inf"), path.name
+        if table.unit == "ms":
+            assert table.meta.get("machine", {}).get("cpu") == table.meta.get("cpu"), path.name
