@@ -115,10 +115,14 @@ def load_checkpoint(path, required=()):
     if CHECKSUM_KEY in state and state[CHECKSUM_KEY] != tensor_checksum(state):
         raise CheckpointError(f"{path}: its tensors do not match the checksum written with them: the file was "
                               "changed or damaged after it was saved")
+    require_keys(state, required, path)
+    return state
+
+
+def require_keys(state, required, path):
     missing = [key for key in required if key not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
-    return state
 
 
 def slim(state):
@@ -185,9 +189,7 @@ def load_landmark_model(path):
     if "supernet" in state and "model" not in state:
         raise CheckpointError(f"{path}: a search's supernet, not a landmark model: use a retrain checkpoint or its "
                               "ONNX (released/subnet.onnx; retrain.py --supernet fine-tunes one from it)")
-    missing = [key for key in LANDMARK_KEYS if key not in state]
-    if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    require_keys(state, LANDMARK_KEYS, path)
     return landmark_network_from_state(state, path), state
 
 

@@ -150,12 +150,14 @@ def summary(records, series):
         rows = [r for r in records if r["kind"] == kind and (not isinstance(series, str) or series in r)]
         if not rows:
             continue
-        def points(r):
-            return filtered(r["raw"], r["ids"], series) if not isinstance(series, str) else r[series]
-        delay = 0 if isinstance(series, str) else series.lookahead
-        values = [(nme(points(r), r["truth"]), nmj(points(r), r["truth"]),
-                   lag(points(r), r["truth"], delay, r["raw" if delay or not isinstance(series, str) else series])
-                   if kind in LAGGED else np.nan) for r in rows]
+        named = isinstance(series, str)  # a recorded series is its own response; a filter's is the raw one
+        delay = 0 if named else series.lookahead
+        values = []
+        for r in rows:
+            points = r[series] if named else filtered(r["raw"], r["ids"], series)  # filtered once per clip
+            response = r[series] if named else r["raw"]
+            values.append((nme(points, r["truth"]), nmj(points, r["truth"]),
+                           lag(points, r["truth"], delay, response) if kind in LAGGED else np.nan))
         values = np.array([v for v in values if np.isfinite(v[0])])
         out[kind] = (100 * values[:, 0].mean(), 100 * values[:, 1].mean(),
                      float(np.median(values[:, 2])) if kind in LAGGED else np.nan)
