@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fbnet_pfld.argtypes import model_name
 from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
+from fbnet_pfld.runfolder import RunLock
 from fbnet_pfld.stages import RetrainStage
 
 
@@ -36,8 +37,10 @@ def parse_args(argv=None):
 
 def run_retrain(args, runtime):
     """Fine-tune; returns the trained network."""
-    stage = RetrainStage(args, runtime, Path(args.snapshot) / args.model)
-    stage.run()
+    out_dir = Path(args.snapshot) / args.model
+    with RunLock(out_dir, runtime.is_main):
+        stage = RetrainStage(args, runtime, out_dir)
+        stage.run()
     return stage.network
 
 

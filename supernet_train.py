@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fbnet_pfld.argtypes import non_negative_float
 from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
+from fbnet_pfld.runfolder import RunLock
 from fbnet_pfld.search import BUDGETED, MODES
 from fbnet_pfld.stages import SearchStage
 
@@ -99,8 +100,10 @@ def check_search_args(parser, args):
 
 def run_search(args, runtime):
     """Search; returns the trained supernet."""
-    stage = SearchStage(args, runtime, Path(args.snapshot) / "supernet")
-    stage.run()
+    out_dir = Path(args.snapshot) / "supernet"
+    with RunLock(out_dir, runtime.is_main):
+        stage = SearchStage(args, runtime, out_dir)
+        stage.run()
     return stage.supernet
 
 

@@ -16,10 +16,9 @@ from fbnet_pfld.errors import CheckpointError, TrainingError
 from fbnet_pfld.fastpath import EAGER
 from fbnet_pfld.losses import distillation_loss
 from fbnet_pfld.metrics import format_metrics, landmark_metrics, primary_nme
+from fbnet_pfld.runfolder import BEST, LAST
 from fbnet_pfld.seeding import rng_state, seed_stochastic_parts
 from fbnet_pfld.utils import CSVLog, PlotCadence, plot_curves, read_csv_rows
-
-BEST, LAST = "checkpoint_best.pth", "checkpoint_last.pth"
 
 
 def progress(iterable, runtime, desc):
@@ -83,30 +82,6 @@ def evaluate(predict, loader, runtime, fast=EAGER, desc="eval"):
             predictions.append(predict(fast.images(images.to(runtime.device))).float().cpu())
         targets.append(landmarks_gt)
     return landmark_metrics(torch.cat(predictions), torch.cat(targets))
-
-
-def claim_run_folder(out_dir, resume, overwrite, is_main=True):
-    """Refuse to train into a folder that holds another run (its checkpoints and log would be replaced),
-    unless resuming it; ``overwrite`` moves the old run aside to OUT_DIR.old-N first. Returns the
-    folder the old run was moved to, or None."""
-    out_dir = Path(out_dir)
-    held = (out_dir / LAST).is_file() or (out_dir / BEST).is_file() or len(logged_rows(out_dir)) > 0
-    if resume or not held or not is_main:
-        return None
-    if not overwrite:
-        raise TrainingError(f"{out_dir}: holds another run ({LAST} or log.csv); continue it with --resume "
-                            f"{out_dir / LAST}, or give --overwrite to move it aside")
-    n = 1
-    while out_dir.with_name(f"{out_dir.name}.old-{n}").exists():
-        n += 1
-    aside = out_dir.with_name(f"{out_dir.name}.old-{n}")
-    out_dir.rename(aside)
-    return aside
-
-
-def logged_rows(out_dir):
-    log = Path(out_dir) / "log.csv"
-    return read_csv_rows(log) if log.is_file() else []
 
 
 def epochs_to_run(start_epoch, epochs, stop_after=None):

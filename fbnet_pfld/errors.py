@@ -48,3 +48,8 @@ class TrainingError(UserError, RuntimeError):
 
 class DeviceError(UserError, ValueError):
     """A device that is not there (``--dev_id 5`` on a machine with fewer GPUs) or a malformed device flag."""
+
+
+class WriteError(UserError, OSError):
+    """An output that could not be written (a full disk, a folder in the way, an output that is an input):
+    the previous file, if any, is left as it was."""

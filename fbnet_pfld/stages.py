@@ -23,7 +23,6 @@ from fbnet_pfld.distributed import broadcast_parameters, max_rank_difference, wr
 from fbnet_pfld.engine import (
     Stage,
     StepExtras,
-    claim_run_folder,
     evaluate,
     require_finite,
     run_epochs,
@@ -36,6 +35,7 @@ from fbnet_pfld.losses import get_loss
 from fbnet_pfld.machine import cpu_model, fingerprint
 from fbnet_pfld.models import Subnet, Supernet, auxiliary_net_for, build_landmark_network, check_arch
 from fbnet_pfld.recipe import WeightAverage, make_optimizer, make_scheduler
+from fbnet_pfld.runfolder import claim_run_folder
 from fbnet_pfld.search import Sandwich, SearchObjective, train_theta, train_weights_sandwich
 from fbnet_pfld.seeding import seed_everything
 from fbnet_pfld.sources import parse_source_weights, sample_weights

@@ -171,3 +171,25 @@ def test_a_checkpoint_never_chooses_what_the_release_copies(searched, tmp_path):
     release.main(common + ["--lut", str(root / "flops.json")])
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if "id_rsa" in p.name) == []
     assert (tmp_path / "out/flops.json").is_file()
+
+
+def test_a_release_that_fails_half_way_leaves_the_previous_one_whole(searched, tmp_path):
+    """The second model of a release is missing: the release stops, and every file of the previous release
+    is as it was (none replaced, none added, no staging folder left)."""
+    from tools import release
+
+    root, snapshot = searched
+    retrain.main(["--data_root", str(root), "--supernet", str(snapshot / "supernet/checkpoint_best.pth"),
+                  "--snapshot", str(tmp_path / "run"), "--epochs", "1", *FAST])
+    out = tmp_path / "released"
+    out.mkdir()
+    (out / "subnet.pth").write_bytes(b"previous release")
+    (out / "README.md").write_text("card")
+    with pytest.raises(SystemExit, match="missing"):
+        release.main(["--no_search", "--models", f"subnet={tmp_path / 'run/subnet'}",
+                      f"other={tmp_path / 'missing'}", "--out", str(out), "--data_root", str(root)])
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "subnet.pth"]
+    assert (out / "subnet.pth").read_bytes() == b"previous release"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["released", "run"]
+    release.main(["--no_search", "--models", f"subnet={tmp_path / 'run/subnet'}", "--out", str(out)])
+    assert (out / "subnet.pth").read_bytes() != b"previous release" and (out / "README.md").read_text() == "card"

@@ -58,6 +58,8 @@ from tools.hostile_fixtures import (
     zero_table,
 )
 from tools.hostile_labelling import CASES as LABELLING_CASES
+from tools.hostile_runs import CASES as RUN_CASES
+from tools.hostile_runs import WORKS as RUN_WORKS
 from tools.hostile_video import CASES as VIDEO_CASES
 
 CASES = {
@@ -368,6 +370,7 @@ CASES = {
 
 CASES.update(LABELLING_CASES)
 CASES.update(VIDEO_CASES)
+CASES.update(RUN_CASES)
 
 # Input that is unusual but valid: each must run to the end (exit 0).
 
@@ -383,3 +386,4 @@ WORKS = {
     "overwrite moves a run aside": lambda c: (retrain.main, fine_tune(c)[1] + ["--snapshot", str(copied_run(c)),
                                                                                "--overwrite"]),
 }
+WORKS.update(RUN_WORKS)

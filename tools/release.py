@@ -26,6 +26,7 @@ from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import PARITY_TOLERANCE, export_landmark_model, export_mnn, parity_failed, parity_images
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.utils import plot_curves, read_csv_rows, training_summary
+from fbnet_pfld.writes import staged_folder
 from sweep import warmup_folder
 
 
@@ -93,10 +94,10 @@ def release_model(folder, out, name, images):
     mnn = export_mnn(network, out / f"{name}.onnx", images)
     for made in (report, mnn):
         if parity_failed(made["max_abs_diff"]):
-            raise DeployError(f"{made['output']}: differs from {folder / LAST} by {made['max_abs_diff']} (parity "
-                              f"gate {PARITY_TOLERANCE:g}): not released")
-    print(f"{name}: {report['output']} {report['size_bytes'] / 1024:.0f} KB, parity {report['max_abs_diff']:.1e}; "
-          f"{mnn['output']} {mnn['size_bytes'] / 1024:.0f} KB, parity {mnn['max_abs_diff']:.1e}")
+            raise DeployError(f"{folder / LAST}: its {Path(made['output']).name} differs by {made['max_abs_diff']} "
+                              f"(parity gate {PARITY_TOLERANCE:g}): not released")
+    print(f"{name}: {name}.onnx {report['size_bytes'] / 1024:.0f} KB, parity {report['max_abs_diff']:.1e}; "
+          f"{name}.mnn {mnn['size_bytes'] / 1024:.0f} KB, parity {mnn['max_abs_diff']:.1e}")
     return state
 
 
@@ -145,15 +146,15 @@ def search_logs(supernet, sweep):
     return runs
 
 
-def run(args):
-    run_dir, out = Path(args.run), Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+def build(args, out):
+    """Write the release into ``out`` (a copy of the previous release, swapped in whole when done)."""
+    run_dir = Path(args.run)
     supernet = Path(args.supernet) if args.supernet else run_dir / "supernet"
     if args.no_search:
         searches = []
     elif args.keep_search:
         if not (out / "supernet_log.csv").is_file():
-            raise DeployError(f"{out}: --keep_search needs a released search there (supernet_log.csv)")
+            raise DeployError(f"{args.out}: --keep_search needs a released search there (supernet_log.csv)")
         searches = [(f"search ({HELD_OUT})", out / "supernet_log.csv")]
     else:
         release_supernet(supernet, out, args.lut)
@@ -173,6 +174,14 @@ def run(args):
         plot_curves(nme_by_epoch([(n, log) for n, log, _ in fine_tunes]),
                     {"NME io on the test faces (%), log scale": [n for n, _, _ in fine_tunes]},
                     out / "fine_tunes.png", "the released fine-tunes, one recipe and one budget", log_y=True)
+
+
+def run(args):
+    """Build the release aside, then swap it in whole: a release that fails half way leaves the previous
+    one as it was."""
+    out = Path(args.out)
+    with staged_folder(out) as stage:
+        build(args, stage)
     for path in sorted(out.iterdir()):
         print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
 

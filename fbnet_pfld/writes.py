@@ -1,0 +1,86 @@
+"""How every output is written: to a temporary file beside the target, checked, then renamed over it, so a
+kill, a full disk or a failed write leaves the previous file as it was, and nothing reports a write that did
+not happen. Also here: an output that is one of the inputs is refused, and a folder is built aside and
+swapped in whole."""
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+
+from fbnet_pfld.errors import UserError, WriteError
+
+
+def temp_beside(path):
+    """A temporary name beside ``path`` with its suffix (writers such as OpenCV choose the format by it)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+@contextmanager
+def replacing(path):
+    """``with replacing(PATH) as temp:`` write ``temp``; on leaving, it must exist and is renamed over PATH.
+    Any failure leaves PATH as it was and raises WriteError naming PATH."""
+    path = Path(path)
+    temp = temp_beside(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield temp
+        if not temp.is_file():
+            raise WriteError(f"{path}: nothing was written")
+        if path.is_dir():
+            raise WriteError(f"{path}: is a folder, not a file to write")
+        os.replace(temp, path)
+    except UserError:
+        raise
+    except (OSError, RuntimeError) as error:  # torch.save reports a full disk as RuntimeError
+        detail = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        raise WriteError(f"{path}: cannot write ({detail}); the previous file, if any, is as it was") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_text(path, text):
+    with replacing(path) as temp:
+        temp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_image(path, image):
+    """An image file, checked: OpenCV's silent failures (full disk, unknown extension) become WriteError."""
+    with replacing(path) as temp:
+        if not cv2.imwrite(str(temp), image):
+            raise WriteError(f"{path}: the image was not written (a full disk, or an extension OpenCV cannot "
+                             "write)")
+    return Path(path)
+
+
+def refuse_input_as_output(output, inputs, flag="--out"):
+    """Refuse an output that is one of the inputs (the same file by any name): writing it would destroy it."""
+    for item in inputs:
+        if item is not None and Path(item).exists() and Path(output).exists() and os.path.samefile(output, item):
+            raise WriteError(f"{output}: is also an input ({item}); give {flag} another file")
+
+
+@contextmanager
+def staged_folder(out):
+    """``with staged_folder(OUT) as stage:`` build a folder in ``stage`` (it starts as a copy of OUT), then
+    swap it in whole: a failure half way leaves OUT as it was, never half replaced."""
+    out = Path(out)
+    stage = out.with_name(f".{out.name}.{os.getpid()}.building")
+    old = out.with_name(f".{out.name}.{os.getpid()}.previous")
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        if out.is_dir():
+            shutil.copytree(out, stage, symlinks=True)
+        else:
+            stage.mkdir(parents=True)
+        yield stage
+        if out.exists():
+            out.rename(old)
+        stage.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
