@@ -35,6 +35,7 @@ from fbnet_pfld.errors import DataError
 from fbnet_pfld.headpose import euler_angles
 from fbnet_pfld.points import EYE_CORNERS, flip_permutation
 from fbnet_pfld.sources import LABEL_TOKEN, UNKNOWN_LABEL, split_label
+from fbnet_pfld.writes import write_text
 
 
 class Sample(NamedTuple):
@@ -137,8 +138,7 @@ def list_line(image, landmarks, angles, label=None):
 
 def write_list_file(list_path, rows):
     """Write (relative image path, landmarks (K,2) normalised, angles (3,)[, label source]) rows as list.txt."""
-    with open(list_path, "w") as f:
-        f.writelines(list_line(*row) + "\n" for row in rows)
+    write_text(list_path, "".join(list_line(*row) + "\n" for row in rows))
 
 
 def read_image(path, where):

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from fbnet_pfld.appending import ListAppender
 from fbnet_pfld.argtypes import non_negative_int
 from fbnet_pfld.blocks import INPUT_SIZE
 from fbnet_pfld.cli import Parser, exit_on_user_error
@@ -43,12 +44,13 @@ from fbnet_pfld.crops import (
     landmark_box,
     warp_points,
 )
-from fbnet_pfld.dataset import read_image, write_list_file
+from fbnet_pfld.dataset import read_image
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.headpose import euler_angles
 from fbnet_pfld.landmarker import DEFAULT_CALIBRATION
 from fbnet_pfld.sources import label_for, parse_label_sources
 from fbnet_pfld.unlabelled import IMAGE_EXTENSIONS
+from fbnet_pfld.writes import encode_image
 
 
 class Face(NamedTuple):
@@ -210,42 +212,45 @@ def make_crops(face, image, copies, rng, train, tries=20):
     return crops, skipped
 
 
+def usable_crops(face, copies, rng, train, skipped):
+    """The crops of one face (none, with a warning and a counted reason, when it cannot be used)."""
+    try:
+        image = read_image(face.image, face.name)
+    except DataError as error:
+        print(f"warning: {error} (skipped)", file=sys.stderr)
+        skipped["unreadable image"] += 1
+        return []
+    if np.ptp(face.points, axis=0).max() < 1.0:
+        print(f"warning: {face.name}: all points within one pixel (skipped)", file=sys.stderr)
+        skipped["points at one place"] += 1
+        return []
+    crops, face_skips = make_crops(face, image, copies, rng, train)
+    skipped.update(face_skips)
+    return crops
+
+
 def prepare_split(faces, out_root, split, copies=0, seed=0, append=False, source=None, labels=None):
     """Write ``OUT/{split}_data/imgs/*.jpg`` and ``list.txt`` (``append``: after the lines already there, to
-    gather several sources in one DATA_ROOT); returns a summary dict."""
+    gather several sources in one DATA_ROOT; a face already listed is not added again); returns a summary."""
     train = split == "train"
     folder = Path(out_root) / f"{split}_data"
     (folder / "imgs").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     labels = labels or {"*": "human"}
-    rows, skipped = [], Counter()
+    listed, skipped = ListAppender(folder / "list.txt", append), Counter()
     for face in tqdm(faces, desc=f"{split} faces", unit="face"):
-        try:
-            image = read_image(face.image, face.name)
-        except DataError as error:
-            print(f"warning: {error} (skipped)", file=sys.stderr)
-            skipped["unreadable image"] += 1
-            continue
-        if np.ptp(face.points, axis=0).max() < 1.0:
-            print(f"warning: {face.name}: all points within one pixel (skipped)", file=sys.stderr)
-            skipped["points at one place"] += 1
-            continue
-        crops, face_skips = make_crops(face, image, copies, rng, train)
-        skipped.update(face_skips)
-        for k, (crop, points) in enumerate(crops):
-            relative = f"{split}_data/imgs/{face.name}__{k}.jpg"
-            cv2.imwrite(str(Path(out_root) / relative), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            rows.append((relative, points, euler_angles(points * crop.shape[0], crop.shape[0]),
-                         label_for(face.name, labels)))
-    if not rows:
+        for k, (crop, points) in enumerate(usable_crops(face, copies, rng, train, skipped)):
+            angles = euler_angles(points * crop.shape[0], crop.shape[0])
+            listed.place(f"{split}_data/imgs", face.name, k, points, angles, label_for(face.name, labels),
+                         encode_image(crop, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]))
+    if not listed.new and not listed.already:
         reasons = ", ".join(f"{n} {r}" for r, n in skipped.items()) or "no faces given"
         raise DataError(f"{source or split}: none of the {len(faces)} faces could be prepared ({reasons}); no "
                         "list.txt written")
-    before = (folder / "list.txt").read_text() if append and (folder / "list.txt").is_file() else ""
-    write_list_file(folder / "list.txt", rows)
-    if before:
-        (folder / "list.txt").write_text(before + (folder / "list.txt").read_text())
-    return {"split": split, "faces_in": len(faces), "crops_out": len(rows), "skipped": dict(skipped)}
+    listed.write()
+    if listed.already:
+        skipped["already in the list"] = listed.already
+    return {"split": split, "faces_in": len(faces), "crops_out": len(listed.new), "skipped": dict(skipped)}
 
 
 def main(argv=None):

@@ -48,10 +48,24 @@ def write_text(path, text):
     return Path(path)
 
 
-def write_image(path, image):
+def write_bytes(path, data):
+    with replacing(path) as temp:
+        temp.write_bytes(data)
+    return Path(path)
+
+
+def encode_image(image, suffix=".jpg", params=()):
+    """An image's file bytes, checked (OpenCV reports a failed encoding by a flag only)."""
+    ok, data = cv2.imencode(suffix, image, list(params))
+    if not ok:
+        raise WriteError(f"an image of shape {image.shape} could not be encoded as {suffix}")
+    return data.tobytes()
+
+
+def write_image(path, image, params=()):
     """An image file, checked: OpenCV's silent failures (full disk, unknown extension) become WriteError."""
     with replacing(path) as temp:
-        if not cv2.imwrite(str(temp), image):
+        if not cv2.imwrite(str(temp), image, list(params)):
             raise WriteError(f"{path}: the image was not written (a full disk, or an extension OpenCV cannot "
                              "write)")
     return Path(path)

@@ -294,3 +294,39 @@ def test_synthetic_dataset_loads_for_any_point_count(tmp_path, num_points):
     dataset = LandmarkDataset(tmp_path / "test_data/list.txt")
     assert dataset.num_points == num_points and len(dataset) == 2
     assert np.all(np.stack([s.landmarks for s in dataset.samples]) > 0)
+
+
+def raw_faces(folder, seeds, points=68):
+    """A .pts folder of faces named img0, img1, ... (random images, the template's points, shifted by seed)."""
+    folder.mkdir()
+    for i, seed in enumerate(seeds):
+        cv2.imwrite(str(folder / f"img{i}.jpg"), np.random.default_rng(seed).integers(0, 255, (220, 200, 3), np.uint8))
+        write_pts(folder / f"img{i}.pts", (template(68) * 120 + 100 + seed)[:points])
+    return folder
+
+
+def test_append_gives_every_crop_its_own_name_and_adds_no_face_twice(tmp_path):
+    """Two sources with the same file names each keep their crops; appending a source again (a rerun, or a
+    run after a kill) adds nothing; every line points at its own face's crop."""
+    first, second = raw_faces(tmp_path / "a", [0, 1]), raw_faces(tmp_path / "b", [5, 6])
+    out = tmp_path / "out"
+    prepare_main(["--train", str(first), "--out", str(out)])
+    for _ in range(2):
+        prepare_main(["--train", str(second), "--out", str(out), "--append"])
+    lines = (out / "train_data/list.txt").read_text().splitlines()
+    paths = [line.split()[0] for line in lines]
+    assert len(lines) == 4 and len(set(paths)) == 4
+    assert paths[2:] == ["train_data/imgs/img0-2__0.jpg", "train_data/imgs/img1-2__0.jpg"]
+    crops = [cv2.imread(str(out / p)) for p in paths]
+    assert all(not np.array_equal(crops[i], crops[j]) for i in range(4) for j in range(i))
+    prepare_main(["--train", str(first), "--out", str(out), "--append"])
+    assert (out / "train_data/list.txt").read_text().splitlines() == lines
+
+
+def test_append_refuses_another_point_count_and_keeps_the_list(tmp_path):
+    out = tmp_path / "out"
+    prepare_main(["--train", str(raw_faces(tmp_path / "a", [0])), "--out", str(out)])
+    before = (out / "train_data/list.txt").read_text()
+    with pytest.raises(SystemExit, match="holds 68-point faces, and img0 has 5"):
+        prepare_main(["--train", str(raw_faces(tmp_path / "b", [1], points=5)), "--out", str(out), "--append"])
+    assert (out / "train_data/list.txt").read_text() == before
