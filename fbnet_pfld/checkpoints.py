@@ -77,10 +77,11 @@ def save_checkpoint(state, path):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # torch's zip writer reports a full disk as RuntimeError
         Path(tmp).unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: cannot write the checkpoint ({error.strerror or error}); the previous "
-                              "one, if any, is intact") from None
+        detail = getattr(error, "strerror", None) or "the disk is full or the file too large"
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({detail}); the previous one, if any, is "
+                              "intact") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

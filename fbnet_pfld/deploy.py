@@ -8,7 +8,10 @@ import of ``MNN.tools``) tries to pip-install a logging SDK and send a usage log
 import contextlib
 import ctypes
 import hashlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from fbnet_pfld.errors import DeployError
+from fbnet_pfld.writes import replacing
 
 RUNTIMES = ("onnxruntime", "mnn")
 MNN_WEIGHTS = ("fp32", "fp16", "int8")
@@ -94,25 +98,25 @@ def mnn_module():
     return MNN
 
 
+# MNN's compiled converter (never the ``mnnconvert`` console script: it sends a usage log), in a child process:
+# its native banner, printed at exit from its own C++ buffers, and any crash on a foreign file stay there.
+CONVERTER = "import json, sys, _tools; sys.exit(0 if _tools.mnnconvert(json.loads(sys.argv[1])) else 1)"
+
+
 def convert_to_mnn(onnx_path, mnn_path, weights="fp32"):
     """ONNX -> .mnn with MNN's compiled converter (no usage log); ``weights`` fp16/int8 shrink the file."""
     if weights not in MNN_WEIGHTS:
         raise DeployError(f"MNN weights must be one of {', '.join(MNN_WEIGHTS)}, got {weights!r}")
     mnn_module()
-    import _tools  # MNN's compiled converter, shipped in the MNN wheel
-
-    temp = Path(mnn_path).with_name(f"{Path(mnn_path).stem}.tmp-{os.getpid()}.mnn")
-    args = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(temp),
-            "--bizCode", "fbnet_pfld"]
-    args += {"fp32": [], "fp16": ["--fp16"], "int8": ["--weightQuantBits", "8"]}[weights]
-    Path(mnn_path).parent.mkdir(parents=True, exist_ok=True)
-    with _captured_native_output() as printed:
-        ok = _tools.mnnconvert(args)
-    if not ok or not temp.is_file():
-        temp.unlink(missing_ok=True)
-        last = ("".join(printed).strip().splitlines() or ["no output"])[-1]
-        raise DeployError(f"{onnx_path}: MNN conversion failed ({last})")
-    os.replace(temp, mnn_path)  # a kill mid-conversion leaves the previous file
+    with replacing(mnn_path) as temp:  # a kill mid-conversion leaves the previous file
+        args = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(temp),
+                "--bizCode", "fbnet_pfld"]
+        args += {"fp32": [], "fp16": ["--fp16"], "int8": ["--weightQuantBits", "8"]}[weights]
+        done = subprocess.run([sys.executable, "-c", CONVERTER, json.dumps(args)], capture_output=True, text=True,
+                              errors="replace")
+        if done.returncode != 0 or not temp.is_file():
+            last = ((done.stdout + done.stderr).strip().splitlines() or ["no output"])[-1]
+            raise DeployError(f"{onnx_path}: MNN conversion failed ({last[:200]})")
     return Path(mnn_path)
 
 

@@ -12,6 +12,7 @@ from fbnet_pfld.dataset import load_test_set
 from fbnet_pfld.deploy import LandmarksOnly, MnnSession, OrtSession, convert_to_mnn, export_onnx
 from fbnet_pfld.errors import DeployError
 from fbnet_pfld.synthetic import draw_face, random_pose
+from fbnet_pfld.writes import replacing
 
 PARITY_TOLERANCE = 1e-4
 
@@ -44,22 +45,37 @@ def max_difference(session, model, images):
     return max(differences)
 
 
+def require_parity(difference, output):
+    if parity_failed(difference):
+        raise DeployError(f"{output}: differs from PyTorch by {difference:.2e} (parity gate {PARITY_TOLERANCE:g}): "
+                          "not written; the previous file, if any, is as it was")
+
+
 def export_landmark_model(model, output, images):
-    """Export, simplify and check against PyTorch at two batch sizes; returns a report dict."""
+    """Export, simplify and check against PyTorch at two batch sizes; OUTPUT is replaced only by a model that
+    passed (a kill or a failed check leaves the previous file). Returns a report dict."""
     model = LandmarksOnly(model).eval()
-    export_onnx(model, (images[:1],), output, ["input"], ["landmarks"], dynamic_batch=True)
-    session = OrtSession(output, threads=1)
-    if session.output_names != ["landmarks"]:
-        raise DeployError(f"{output}: expected one output 'landmarks', the graph has {session.output_names}")
-    return {"output": str(output), "size_bytes": Path(output).stat().st_size,
-            "max_abs_diff": max_difference(session, model, images), "batch_sizes": [1, len(images)],
+    with replacing(output) as temp:
+        export_onnx(model, (images[:1],), temp, ["input"], ["landmarks"], dynamic_batch=True)
+        session = OrtSession(temp, threads=1)
+        if session.output_names != ["landmarks"]:
+            raise DeployError(f"{output}: expected one output 'landmarks', the graph has {session.output_names}")
+        difference = max_difference(session, model, images)
+        require_parity(difference, output)
+        size = temp.stat().st_size
+    return {"output": str(output), "size_bytes": size, "max_abs_diff": difference, "batch_sizes": [1, len(images)],
             "landmarks": int(model(images[:1]).shape[1])}
 
 
 def export_mnn(model, onnx_path, images, weights="fp32"):
-    """Convert an exported ONNX file to .mnn beside it and check MNN against PyTorch."""
+    """Convert an exported ONNX file to .mnn beside it and check MNN against PyTorch (fp32 weights must pass
+    the parity gate before the file is replaced; fp16 and int8 report their difference)."""
     mnn_path = Path(onnx_path).with_suffix(".mnn" if weights == "fp32" else f".{weights}.mnn")
-    convert_to_mnn(onnx_path, mnn_path, weights)
-    session = MnnSession(onnx_path, threads=1, mnn_path=mnn_path)
-    return {"output": str(mnn_path), "size_bytes": mnn_path.stat().st_size, "weights": weights,
-            "max_abs_diff": max_difference(session, LandmarksOnly(model).eval(), images)}
+    with replacing(mnn_path) as temp:
+        convert_to_mnn(onnx_path, temp, weights)
+        session = MnnSession(onnx_path, threads=1, mnn_path=temp)
+        difference = max_difference(session, LandmarksOnly(model).eval(), images)
+        if weights == "fp32":
+            require_parity(difference, mnn_path)
+        size = temp.stat().st_size
+    return {"output": str(mnn_path), "size_bytes": size, "weights": weights, "max_abs_diff": difference}

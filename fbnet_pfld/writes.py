@@ -35,8 +35,8 @@ def replacing(path):
         os.replace(temp, path)
     except UserError:
         raise
-    except (OSError, RuntimeError) as error:  # torch.save reports a full disk as RuntimeError
-        detail = getattr(error, "strerror", None) or str(error).splitlines()[0]
+    except OSError as error:
+        detail = error.strerror or str(error)
         raise WriteError(f"{path}: cannot write ({detail}); the previous file, if any, is as it was") from None
     finally:
         temp.unlink(missing_ok=True)
@@ -63,12 +63,8 @@ def encode_image(image, suffix=".jpg", params=()):
 
 
 def write_image(path, image, params=()):
-    """An image file, checked: OpenCV's silent failures (full disk, unknown extension) become WriteError."""
-    with replacing(path) as temp:
-        if not cv2.imwrite(str(temp), image, list(params)):
-            raise WriteError(f"{path}: the image was not written (a full disk, or an extension OpenCV cannot "
-                             "write)")
-    return Path(path)
+    """An image file, encoded in memory and written checked (OpenCV's own writer fails silently)."""
+    return write_bytes(path, encode_image(image, Path(path).suffix or ".png", params))
 
 
 def refuse_input_as_output(output, inputs, flag="--out"):

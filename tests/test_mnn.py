@@ -12,6 +12,7 @@ from conftest import ROOT
 import export
 import supernet_train
 from fbnet_pfld.deploy import MnnSession, OrtSession, convert_to_mnn, random_feeds
+from fbnet_pfld.exporting import PARITY_TOLERANCE
 from fbnet_pfld.lookup_table import LookupTable, runtime_mismatches
 from fbnet_pfld.models import PFLDLite, Subnet
 from fbnet_pfld.synthetic import make_synthetic_dataset
@@ -26,7 +27,7 @@ def test_mnn_export_matches_pytorch(tmp_path, make):
     images = export.parity_images(count=4)
     export.export_landmark_model(model, tmp_path / "m.onnx", images)
     report = export.export_mnn(model, tmp_path / "m.onnx", images)
-    assert report["max_abs_diff"] <= export.PARITY_TOLERANCE
+    assert report["max_abs_diff"] <= PARITY_TOLERANCE
     assert (tmp_path / "m.mnn").stat().st_size > 50_000
     small = export.export_mnn(model, tmp_path / "m.onnx", images, weights="fp16")
     assert small["size_bytes"] < 0.7 * report["size_bytes"] and small["max_abs_diff"] < 0.05

@@ -13,6 +13,7 @@ from fbnet_pfld.dataset import load_datasets, make_loader
 from fbnet_pfld.deploy import OrtSession
 from fbnet_pfld.distributed import Runtime
 from fbnet_pfld.engine import evaluate
+from fbnet_pfld.exporting import PARITY_TOLERANCE
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.metrics import primary_nme
 from fbnet_pfld.models import Baseline, PFLDLite, Subnet
@@ -84,7 +85,7 @@ def test_export_parity_one_output_dynamic_batch(tmp_path, make):
     torch.manual_seed(0)
     model = make().eval()
     report = export.export_landmark_model(model, tmp_path / "m.onnx", export.parity_images(count=8))
-    assert report["max_abs_diff"] <= export.PARITY_TOLERANCE
+    assert report["max_abs_diff"] <= PARITY_TOLERANCE
     session = OrtSession(tmp_path / "m.onnx")
     assert session.output_names == ["landmarks"] and session.input_names == ["input"]
     out = session.run({"input": np.random.default_rng(0).random((3, 3, 112, 112), dtype=np.float32)})[0]
@@ -139,7 +140,7 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     assert (out / "pareto_summary.txt").read_text() == "summary.txt" and (out / "flops.json").is_file()
     state = load_checkpoint(out / "subnet.pth")
     assert "optimizer" not in state and state["arch"] == json.loads((out / "arch.json").read_text())["arch"]
-    assert onnx_checkpoint_difference(out / "subnet.pth", out / "subnet.onnx") <= export.PARITY_TOLERANCE
+    assert onnx_checkpoint_difference(out / "subnet.pth", out / "subnet.onnx") <= PARITY_TOLERANCE
     assert (out / "subnet.mnn").stat().st_size > 10_000
     assert (out / "fine_tunes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     training = (out / "training.md").read_text().splitlines()
