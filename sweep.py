@@ -14,13 +14,9 @@ of the last epoch (nothing is selected on the test split); latency is onnxruntim
 the median of interleaved calls of all models in one run. Resumable: finished steps are read back.
 """
 
-import csv
 import hashlib
-import itertools
 import shutil
 from pathlib import Path
-
-import numpy as np
 
 import retrain
 import supernet_train
@@ -32,16 +28,17 @@ from fbnet_pfld.dataset import held_out_loader, load_test_set, make_loader, sear
 from fbnet_pfld.deploy import time_onnx_files
 from fbnet_pfld.distributed import Runtime
 from fbnet_pfld.engine import LAST, evaluate
+from fbnet_pfld.errors import SearchError
 from fbnet_pfld.exporting import export_landmark_model, parity_images
+from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.metrics import primary_nme
+from fbnet_pfld.pareto import plot_pareto, summary, write_csv
 from fbnet_pfld.sampling import matching_random_archs
 from fbnet_pfld.search import BUDGETED, path_batchnorm
 
 BN_BATCHES = 16  # training batches that re-estimate a path's BatchNorm statistics before its one-shot NME
-FIELDS = ["kind", "arch", "target_ms", "predicted_ms", "measured_ms", "nme_io", "nme_box", "supernet_nme_io",
-          "theta_log_prob", "seed"]
 
 
 def budgets_between(table, count):
@@ -115,20 +112,6 @@ def supernet_nme(supernet, arch, loader):
     return primary_nme(evaluate(lambda x: supernet(x, arch=arch)[0], loader, cpu))
 
 
-def kendall_tau(a, b):
-    """Kendall's tau-b of two sequences (ties counted in neither pair set)."""
-    concordant = discordant = ties_a = ties_b = 0
-    for i, j in itertools.combinations(range(len(a)), 2):
-        da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
-        ties_a += da == 0
-        ties_b += db == 0
-        concordant += da * db > 0
-        discordant += da * db < 0
-    pairs = len(a) * (len(a) - 1) / 2
-    denominator = np.sqrt((pairs - ties_a) * (pairs - ties_b))
-    return float((concordant - discordant) / denominator) if denominator else float("nan")
-
-
 def sweep_targets(args, table):
     """The budgets in the table's unit: explicit, ratios to pfld_lite's latency, or spread in the range."""
     if args.ratios:
@@ -194,7 +177,8 @@ def measure_points(args, out, table, points, warm):
     for k, point in enumerate(points):
         model, state = load_landmark_model(point["checkpoint"])
         paths.append(export_landmark_model(model, out / "onnx" / f"point{k}.onnx", images)["output"])
-        point.update(nme_io=state["metrics"].get("nme_io", float("nan")), nme_box=state["metrics"]["nme_box"])
+        point.update(nme_io=state["metrics"].get("nme_io", float("nan")), nme_box=state["metrics"]["nme_box"],
+                     epochs=state["epoch"] + 1)
     for point, stats in zip(points, time_onnx_files(paths, "onnxruntime", 1, args.runs)):
         point["measured_ms"] = stats["median"]
     supernet, _, state = load_supernet(warm)
@@ -213,123 +197,6 @@ def arch_log_probability(supernet, arch):
     """log P(arch) under a searched supernet's theta (the layers' softmaxes, independent)."""
     return sum(log_p[layer.op_names.index(name)]
                for log_p, layer, name in zip(supernet.log_probabilities(), supernet.layers, arch))
-
-
-def write_csv(points, path):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        writer.writeheader()
-        for p in points:
-            writer.writerow({"kind": p["kind"], "arch": ",".join(p["arch"]) if "arch" in p else p["model"],
-                             "target_ms": p.get("target_ms", ""), "predicted_ms": _fmt(p.get("predicted_ms")),
-                             "measured_ms": _fmt(p["measured_ms"]), "nme_io": _fmt(p["nme_io"]),
-                             "nme_box": _fmt(p["nme_box"]), "supernet_nme_io": _fmt(p.get("supernet_nme_io")),
-                             "theta_log_prob": _fmt(p.get("theta_log_prob")), "seed": p["seed"]})
-
-
-def _fmt(value):
-    return "" if value is None else f"{value:.5g}"
-
-
-def plot_pareto(points, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.8, 4.6))
-    for target in sorted({p["target_ms"] for p in points if "target_ms" in p}):
-        ax.axvline(target, color="grey", linestyle=":", linewidth=0.8)
-    family = sorted((p for p in points if p["kind"] == "width"), key=lambda p: p["measured_ms"])
-    if family:
-        ax.plot([p["measured_ms"] for p in family], [100 * p["nme_io"] for p in family], color="grey", linewidth=0.8)
-    styles = {"searched": ("*", 180), "random": ("o", 40), "width": ("D", 50), "baseline": ("s", 60)}
-    for kind, (marker, size) in styles.items():
-        chosen = [p for p in points if p["kind"] == kind]
-        if chosen:
-            ax.scatter([p["measured_ms"] for p in chosen], [100 * p["nme_io"] for p in chosen], marker=marker,
-                       s=size, label=kind, alpha=0.85)
-    for p in points:
-        label = f"T={p['target_ms']:g}" if p["kind"] == "searched" else p.get("model")
-        if label:
-            ax.annotate(label, (p["measured_ms"], 100 * p["nme_io"]), fontsize=7, xytext=(4, 4),
-                        textcoords="offset points")
-    ax.set_xscale("log")  # hand-designed baselines can be several times slower than every subnet
-    ax.set_xlabel("onnxruntime 1 thread, batch 1 (ms, measured, log scale); dotted: the budgets")
-    ax.set_ylabel("NME io (%) on the test split")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def width_family_nme(points, ms):
-    """The width family's NME at latency ``ms``, interpolated in log latency; None outside its range."""
-    family = sorted((p["measured_ms"], p["nme_io"]) for p in points if p["kind"] == "width")
-    if len(family) < 2 or not family[0][0] <= ms <= family[-1][0]:
-        return None
-    return float(np.interp(np.log(ms), np.log([f[0] for f in family]), [f[1] for f in family]))
-
-
-def budget_use(point):
-    """How much of its budget a searched model's predicted latency spends (a search should spend >= 80%)."""
-    share = point["predicted_ms"] / point["target_ms"]
-    return f"uses {100 * share:.0f}% of its budget" + ("" if share >= 0.8 else " (under 80%)")
-
-
-def against_controls(point, controls):
-    """The searched NME against the median of its random controls' (or that there are none)."""
-    if not controls:
-        return "(no random controls at this budget)"
-    median = float(np.median(controls))
-    verdict = "beats" if point["nme_io"] <= median else "does NOT beat"
-    return f"{verdict} the median of {len(controls)} random controls ({100 * median:.2f}%)"
-
-
-def budget_lines(points):
-    """Per budget: the searched NME against the median of its random controls and the width family."""
-    lines, first_seed = [], {}
-    for p in (p for p in points if p["kind"] == "searched"):
-        if p["target_ms"] in first_seed:
-            other = first_seed[p["target_ms"]]
-            lines.append(f"budget {p['target_ms']:g}: seed {p['seed']} NME {100 * p['nme_io']:.2f}% against seed "
-                         f"{other['seed']}'s {100 * other['nme_io']:.2f}% (seed noise)")
-            continue
-        first_seed[p["target_ms"]] = p
-        controls = [q["nme_io"] for q in points if q["kind"] == "random" and q["target_ms"] == p["target_ms"]]
-        line = (f"budget {p['target_ms']:g}: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
-                f"at {p['measured_ms']:.3f} ms {against_controls(p, controls)}; {budget_use(p)}")
-        family = width_family_nme(points, p["measured_ms"])
-        if family is not None:
-            line += f"; {p['nme_io'] / family:.3f}x the width family's {100 * family:.2f}% at that latency"
-            line += " (target <= 0.95x)" if p["nme_io"] > 0.95 * family else " (meets <= 0.95x)"
-        elif any(q["kind"] == "width" for q in points):
-            span = sorted(q["measured_ms"] for q in points if q["kind"] == "width")
-            line += f"; outside the width family's measured {span[0]:.3f}-{span[-1]:.3f} ms"
-        lines.append(line)
-    return lines
-
-
-def summary(points):
-    """Per budget verdicts, the smallest searched model against pfld_lite, and the one-shot rankings."""
-    lines = budget_lines(points)
-    reference = next((p for p in points if p.get("model") in ("pfld_lite", "pfld_lite@1")), None)
-    if reference is not None:
-        fast = [p for p in points if p["kind"] == "searched" and p["measured_ms"] <= 0.16 * reference["measured_ms"]]
-        if fast:
-            best = min(fast, key=lambda p: p["nme_io"])
-            lines.append(f"at <= 0.16x pfld_lite's latency: best searched NME {100 * best['nme_io']:.2f}% = "
-                         f"{best['nme_io'] / reference['nme_io']:.3f}x pfld_lite's at "
-                         f"{best['measured_ms'] / reference['measured_ms']:.3f}x its latency")
-    subnets = [p for p in points if "arch" in p and p["seed"] == min(q["seed"] for q in points)]
-    fine = [p["nme_io"] for p in subnets]
-    for name, key, sign in (("the supernet's inherited NME", "supernet_nme_io", 1),
-                            ("theta's probability", "theta_log_prob", -1)):
-        tau = kendall_tau([sign * p[key] for p in subnets], fine)
-        lines.append(f"one-shot ranking: Kendall tau {tau:.3f} between {name} and the fine-tuned NME "
-                     f"over {len(subnets)} architectures")
-    return "\n".join(lines)
 
 
 def parse_args(argv=None):
@@ -373,9 +240,31 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+# What every point of a sweep computes: a rerun that changes one of these would mix two sweeps in one report.
+SWEEP_FIXED = ("data_root", "lut", "mode", "search_weights", "sandwich", "bn_batches", "inplace_distill", "warmup",
+               "search_epochs", "finetune_epochs", "batch_size", "loss", "seed", "theta_lr")
+
+
+def remember_flags(args, out):
+    """Record the sweep's fixed flags in OUT/sweep.json on its first run; refuse a rerun that changes one
+    (points may be added: --ratios, --width_family, --randoms, ... choose which points, not what they are)."""
+    flags = {name: getattr(args, name) for name in SWEEP_FIXED}
+    flags.update(data_root=str(Path(args.data_root).resolve()), lut=str(Path(args.lut).resolve()))
+    record = out / "sweep.json"
+    if not record.is_file():
+        write_json(flags, record)
+        return
+    saved = read_json(record, SearchError, "sweep record")
+    for name, value in flags.items():
+        if name in saved and saved[name] != value:
+            raise SearchError(f"{record}: this sweep ran with --{name} {saved[name]}, this run asks for {value}; its "
+                              "points would mix both (give another --out)")
+
+
 def run_sweep(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    remember_flags(args, out)
     table = LookupTable.load(args.lut)
     warm, points = plan_points(args, out, table)
     train_points(args, out, points, table.search_space)

@@ -4,8 +4,9 @@ names the file (and line), never silently resolved by keeping the last value.
 """
 
 import json
-import os
 from pathlib import Path
+
+from fbnet_pfld.writes import write_text
 
 
 def _no_duplicates(pairs):
@@ -38,9 +39,4 @@ def read_json(path, error_class, what="JSON"):
 
 def write_json(data, path):
     """Write atomically (temp file, rename): a kill mid-write leaves the previous file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, json.dumps(data, indent=1) + "\n")

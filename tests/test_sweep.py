@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import sweep
+from fbnet_pfld import pareto
 from fbnet_pfld.checkpoints import load_checkpoint
 from fbnet_pfld.errors import SearchError
 from fbnet_pfld.lookup_table import LookupTable
@@ -142,7 +143,7 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
             "--batch_size", "8", "--workers", "0", "--runs", "20", "--baselines", "baseline"]
     points = sweep.run_sweep(sweep.parse_args(args))
     rows = list(csv.DictReader(open(tmp_path / "sweep/pareto.csv")))
-    assert list(rows[0]) == sweep.FIELDS
+    assert list(rows[0]) == pareto.FIELDS
     assert [r["kind"] for r in rows].count("searched") == 2 and {r["kind"] for r in rows} == {"searched", "random",
                                                                                             "baseline"}
     for point in points:
@@ -164,6 +165,11 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
     assert len(partial) == len(points) - 1  # the second budget's control is no longer asked for
     assert (tmp_path / "sweep/summary.txt").read_text().count("not trained yet (left out): random ") == 1
     assert [p["kind"] for p in partial].count("random") == 1  # the second budget has none now
+    # A rerun with a flag that changes what its points are is refused: no report mixing two sweeps.
+    before = (tmp_path / "sweep/pareto.csv").read_text()
+    with pytest.raises(SystemExit, match="sweep.json: this sweep ran with --loss wing, this run asks for pfld"):
+        sweep.main(args + ["--loss", "pfld"])
+    assert (tmp_path / "sweep/pareto.csv").read_text() == before and {r["epochs"] for r in rows} == {"1"}
 
 
 def test_a_sweep_trains_what_its_comparisons_need_first():
@@ -201,7 +207,7 @@ def test_the_summary_judges_each_budget_against_its_controls_the_width_family_an
               point("random", 0.050, 0.50, predicted_ms=0.96, **dict(searched, arch=["c"], theta_log_prob=-4.0)),
               point("searched", 0.080, 0.30, predicted_ms=0.30, **dict(searched, target_ms=0.5, arch=["d"])),
               point("width", 0.064, 0.40, model="pfld_lite@0.5"), point("width", 0.070, 2.00, model="pfld_lite@1")]
-    lines = sweep.summary(points).splitlines()
+    lines = pareto.summary(points).splitlines()
     assert lines[0].startswith("budget 1: searched a NME 6.00%") and "beats the median of 2 random controls (6.00%)" \
         in lines[0] and "uses 95% of its budget" in lines[0] and "under 80%" not in lines[0]
     family_at = 0.064 + (0.070 - 0.064) * math.log(0.5 / 0.4) / math.log(2.0 / 0.4)
