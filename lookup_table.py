@@ -36,6 +36,7 @@ from fbnet_pfld.jsonfile import write_json
 from fbnet_pfld.lookup_table import UNITS, LookupTable, format_table
 from fbnet_pfld.machine import cpu_model, fingerprint
 from fbnet_pfld.space import read_search_space, search_space_to_list
+from fbnet_pfld.writes import refuse_input_as_output
 
 
 def parse_args(argv=None):
@@ -173,7 +174,12 @@ def _write_space(args):
 BUILDERS = {"build": _build, "import": _import, "import-lut": _import_lut}
 
 
+INPUTS = ("lut", "lut_txt", "manifest", "csv", "search_space")
+
+
 def run_command(args):
+    if getattr(args, "out", None):
+        refuse_input_as_output(args.out, [getattr(args, name, None) for name in INPUTS])
     if args.command in BUILDERS:
         table = LookupTable(BUILDERS[args.command](args), source=args.out)
         table.save(args.out)

@@ -17,6 +17,7 @@ An image where no face is found gets an empty "faces" list; the run goes on. Fro
 ``fbnet_pfld.Landmarker``.
 """
 
+import contextlib
 import json
 import sys
 import time
@@ -28,12 +29,13 @@ import numpy as np
 
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.dataset import read_image
-from fbnet_pfld.errors import DataError
+from fbnet_pfld.errors import DataError, WriteError
 from fbnet_pfld.faces import box_face, face_record
 from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker
 from fbnet_pfld.prepare import IMAGE_EXTENSIONS
 from fbnet_pfld.smoothing import DEFAULT, OneEuroParams
 from fbnet_pfld.tracking import Lookahead, Tracker
+from fbnet_pfld.writes import write_image, write_text
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 MAX_REFINE = 10  # re-crops beyond a few change nothing; a huge count would only hang
@@ -132,7 +134,8 @@ def track_video(args, capture, tracker, temps, fps):
         if frames == 0:
             raise DataError(f"{args.source}: no frame could be read")
     except BaseException:
-        out.close()
+        with contextlib.suppress(OSError):  # the first error is the one to report
+            out.close()
         for temp in temps:
             temp.unlink(missing_ok=True)
         raise
@@ -151,16 +154,25 @@ class VideoOut:
             self.writer = cv2.VideoWriter(str(self.temps[0]), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                           (frame.shape[1], frame.shape[0]))
             if not self.writer.isOpened():
-                raise DataError(f"{self.temps[0]}: the video writer cannot open it (codec or disk)")
+                raise WriteError(f"{self.temps[0]}: the video writer cannot open it (codec or disk)")
         self.writer.write(draw_faces(frame, faces))
-        self.log.write(json.dumps({"frame": self.count, "faces": faces}) + "\n")
+        try:
+            self.log.write(json.dumps({"frame": self.count, "faces": faces}) + "\n")
+        except OSError as error:
+            raise WriteError(f"{self.temps[1]}: cannot write ({error.strerror or error})") from None
         self.count += 1
 
     def close(self):
+        """Close both files; the video must hold more than its header, as OpenCV's writer fails silently."""
         if self.writer is not None:
             self.writer.release()
             self.writer = None
-        self.log.close()
+            if self.count and self.temps[0].stat().st_size < 1024:
+                raise WriteError(f"{self.temps[0]}: the video was not written (a full disk?)")
+        try:
+            self.log.close()
+        except OSError as error:
+            raise WriteError(f"{self.temps[1]}: cannot write ({error.strerror or error})") from None
 
 
 def image_paths(source):
@@ -188,8 +200,8 @@ def run_images(args, landmarker, out):
             failures.append(path)
             continue
         stem = fresh_stem(out, output_stem(path), ("_landmarks.png", ".json"))
-        cv2.imwrite(str(out / f"{stem}_landmarks.png"), draw_faces(image, faces))
-        (out / f"{stem}.json").write_text(json.dumps({"image": str(path), "faces": faces}, indent=1) + "\n")
+        write_image(out / f"{stem}_landmarks.png", draw_faces(image, faces))
+        write_text(out / f"{stem}.json", json.dumps({"image": str(path), "faces": faces}, indent=1) + "\n")
         print(f"{path}: {len(faces)} face(s) -> {out / (stem + '_landmarks.png')}")
     if failures:
         sys.exit(f"error: {len(failures)} of {len(paths)} image(s) of {args.source} failed")
@@ -240,6 +252,8 @@ def run(args):
         box_face(args.box)  # checked before any work
     landmarker = Landmarker(args.model, args.flip, args.refine, args.calibration)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"{out}: --out names a file; it must be a folder for the outputs")
     out.mkdir(parents=True, exist_ok=True)
     (run_video if is_video(args.source) else run_images)(args, landmarker, out)
 

@@ -156,12 +156,16 @@ def cache_path():
 
 
 def read_cache(path):
-    """The cache's entries; an unreadable or malformed file reads as empty (it is only a cache)."""
+    """The cache's entries, or None when PATH holds something else (a file never to write over); a missing
+    or unreadable cache reads as empty (it is only a cache)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return None if Path(path).exists() else {}
+    looks_like_cache = isinstance(data, dict) and all(isinstance(v, dict) and "choice" in v for v in data.values())
+    return data if looks_like_cache else None
 
 
 def write_cache(path, entries):
@@ -188,18 +192,21 @@ def choose_fastpath(requested: str, device: torch.device, network, make_step: Ca
     names = auto_candidates(device.type)
     key, machine, path = signature(network, batch_size, device.type), fingerprint(), cache_path()
     entries = read_cache(path)
-    choice = cached_choice(entries.get(key), names, machine)
+    if entries is None:
+        log(f"fast path: {path} ({CACHE_ENV}) is not a fast-path cache; left as it is, nothing cached")
+    choice = cached_choice((entries or {}).get(key), names, machine)
     if choice is not None:
         log(f"fast path {choice} (cached choice for this network on this machine, {path})")
         return PATHS[choice]._replace(device_type=device.type)
-    if key in entries:
+    if key in (entries or {}):
         log(f"fast path: the cached choice in {path} was measured on another machine or candidates; ignored")
     log(f"fast path: timing {', '.join(names)} on this machine (at most ~{BUDGET_S:g} s, once; cached in {path}; "
         "--fastpath eager skips it)")
     speeds = time_candidates(make_step, names, batch_size)
     choice = pick_fastest(speeds)
-    entries[key] = {"machine": machine, "candidates": names, "choice": choice, "images_per_s": speeds}
-    write_cache(path, entries)
+    if entries is not None:
+        write_cache(path, {**entries, key: {"machine": machine, "candidates": names, "choice": choice,
+                                            "images_per_s": speeds}})
     timed = ", ".join(f"{name} {speed:.0f}" for name, speed in speeds.items())
     log(f"fast path {choice} (timed training steps, images/s: {timed}; chosen only if >= {MIN_GAIN:g}x eager)")
     return PATHS[choice]._replace(device_type=device.type)

@@ -24,10 +24,11 @@ MAX_LOOKAHEAD = 10  # frames
 
 
 class OneEuroParams(NamedTuple):
-    min_cutoff: float = 3.0  # Hz: the cut-off of a still face
-    beta: float = 8.0  # how fast the cut-off rises with speed (per face size per second)
+    # The defaults were chosen on clips of HELEN training photos (tools.video_jitter --choose), docs/prediction.md.
+    min_cutoff: float = 1.0  # Hz: the cut-off of a still face
+    beta: float = 120.0  # how fast the cut-off rises with speed (per face size per second)
     d_cutoff: float = 1.0  # Hz: the cut-off of the speed estimate
-    lookahead: int = 0  # frames averaged on either side of each frame (its points come out this many frames late)
+    lookahead: int = 1  # frames averaged on either side of each frame (its points come out this many frames late)
 
     def check(self):
         """The parameters, or a DataError naming the one out of range."""

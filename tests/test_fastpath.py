@@ -65,11 +65,14 @@ def test_a_choice_cached_on_another_machine_is_ignored(network, monkeypatch, tmp
     assert _choose(network, monkeypatch, {"eager": 30.0, "channels_last": 20.0}, cache) == ("eager", 1)
 
 
-def test_a_corrupt_cache_is_measured_over(network, monkeypatch, tmp_path):
+@pytest.mark.parametrize("content", ["{not json", '{"name": "my settings"}', "[1, 2]"])
+def test_a_file_that_is_not_a_cache_is_measured_over_and_never_written(network, monkeypatch, tmp_path, content):
+    """The cache variable naming a user's file (or a file no cache write left, which is atomic): the choice
+    is timed, and the file is left exactly as it was."""
     cache = tmp_path / "cache.json"
-    cache.write_text("{not json")
+    cache.write_text(content)
     assert _choose(network, monkeypatch, {"eager": 10.0, "channels_last": 20.0}, cache) == ("channels_last", 1)
-    assert json.loads(cache.read_text())  # rewritten whole
+    assert cache.read_text() == content
 
 
 def test_a_forced_path_is_not_timed(network, monkeypatch, tmp_path):

@@ -61,6 +61,7 @@ from tools.hostile_labelling import CASES as LABELLING_CASES
 from tools.hostile_runs import CASES as RUN_CASES
 from tools.hostile_runs import WORKS as RUN_WORKS
 from tools.hostile_video import CASES as VIDEO_CASES
+from tools.hostile_writes import CASES as WRITE_CASES
 
 CASES = {
     # list.txt
@@ -371,6 +372,7 @@ CASES = {
 CASES.update(LABELLING_CASES)
 CASES.update(VIDEO_CASES)
 CASES.update(RUN_CASES)
+CASES.update(WRITE_CASES)
 
 # Input that is unusual but valid: each must run to the end (exit 0).
 

@@ -28,13 +28,13 @@ def parse_arm(text):
     return name, shlex.split(flags)
 
 
-def flag_value(flags, name, default=None):
-    """The value of ``--name`` in a flag list (the last one wins, as argparse does)."""
-    value = default
-    for i, flag in enumerate(flags[:-1]):
-        if flag == f"--{name}":
-            value = flags[i + 1]
-    return value
+def arm_plan(flags):
+    """(model name, epochs) of an arm's retrain.py flags, read as retrain.py reads them (``--epochs=2``,
+    defaults, the last of a repeated flag); bad flags are retrain.py's own one-line error."""
+    import retrain
+
+    args = retrain.parse_args(flags)
+    return args.model, args.epochs
 
 
 def arm_curve(folder):
@@ -55,20 +55,24 @@ def minutes_to(curve, nme):
 
 
 def run_arms(arms, common, out, chunk=CHUNK_EPOCHS):
-    """Train every arm to its --epochs, ``chunk`` epochs a turn, round robin."""
+    """Train every arm to its --epochs, ``chunk`` epochs a turn, round robin. An arm whose turn adds no epoch
+    stops the run with one line (it would otherwise be asked again for ever)."""
     import retrain
 
     pending = dict(arms)
     while pending:
         for name, flags in list(pending.items()):
             all_flags = [*common, *flags, "--snapshot", str(Path(out) / name)]
-            folder = Path(out) / name / flag_value(all_flags, "model", "subnet")
-            epochs = int(flag_value(all_flags, "epochs", "100"))
+            model, epochs = arm_plan(all_flags)
+            folder = Path(out) / name / model
             done = len(arm_curve(folder))
             if done >= epochs:
                 del pending[name]
                 continue
             run_to_end(retrain.main, all_flags, folder, min(epochs, done + chunk))
+            if len(arm_curve(folder)) <= done:
+                raise SystemExit(f"error: arm {name}: {folder} gained no epoch this turn ({done} of {epochs} in "
+                                 "its log.csv); is it another run's folder?")
 
 
 def summarise(curves, thresholds):
@@ -146,7 +150,7 @@ def main(argv=None):
     common = shlex.split(args.common)
     if not args.report_only:
         run_arms(args.arms, common, args.out, args.chunk)
-    curves = {name: arm_curve(Path(args.out) / name / flag_value([*common, *flags], "model", "subnet"))
+    curves = {name: arm_curve(Path(args.out) / name / arm_plan([*common, *flags])[0])
               for name, flags in args.arms.items()}
     rows = summarise(curves, args.nme)
     if not rows:
