@@ -61,15 +61,20 @@ class LandmarkPredictor:
             from fbnet_pfld.checkpoints import load_landmark_model
 
             self.model, _ = load_landmark_model(self.path)
+        self.batch = fixed_batch(self.session)
         probe = self._run(np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32))
-        if probe.ndim != 2 or probe.shape[1] % 2:
-            raise DataError(f"{self.path}: gives {list(probe.shape)}; a landmark model gives [N, 2K]")
+        if probe.ndim != 2 or probe.shape[1] % 2 or probe.shape[1] < 6:
+            raise DataError(f"{self.path}: gives {list(probe.shape)}; a landmark model gives [N, 2K] (K >= 3)")
+        if self.session is not None and self.session.output_names[0] != "landmarks":  # not exported here
+            require_face_shaped(self._run(probe_faces()), self.path)
         if flip:  # a model without a left/right map fails here, before any image is read
             self.perm = mirror_permutation(probe, self.path)
 
     def _run(self, batch):
         if self.session is not None:
-            return self.session.run({self.session.input_names[0]: batch})[0]
+            step = self.batch or len(batch)  # a model exported with a fixed batch runs crops in its batches
+            return np.concatenate([self.session.run({self.session.input_names[0]: batch[i:i + step]})[0]
+                                   for i in range(0, len(batch), step)])
         with torch.no_grad():
             return self.model(torch.from_numpy(batch))[0].numpy()
 
@@ -79,6 +84,35 @@ class LandmarkPredictor:
             return self._run(batch)
         both = self._run(np.concatenate([batch, batch[..., ::-1]]))
         return average_with_mirrored(both[:len(batch)], both[len(batch):], self.perm)
+
+
+def fixed_batch(session):
+    """The batch size an ONNX model was exported with when it is fixed, else None."""
+    inner = getattr(session, "session", None)
+    if inner is None or not hasattr(inner, "get_inputs"):
+        return None
+    size = inner.get_inputs()[0].shape[0]
+    return size if isinstance(size, int) and size > 0 else None
+
+
+def probe_faces(count=4):
+    """Generated 112x112 faces, centred as a test crop centres a face, as a model's input batch."""
+    from fbnet_pfld.synthetic import draw_face, random_pose
+
+    rng = np.random.default_rng(0)
+    faces = np.stack([draw_face(random_pose(rng), rng) for _ in range(count)])
+    return faces.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+
+def require_face_shaped(output, source):
+    """Refuse a model whose [N, 2K] answer on centred faces is no face's points: their centre off the crop's
+    middle, or spread over almost nothing or far beyond the crop (a classifier's scores, say)."""
+    points = output.reshape(len(output), -1, 2)
+    centre, spread = points.mean(axis=1), points.std(axis=1)
+    if not (np.all(np.abs(centre - 0.5) < 0.25) and np.all((spread > 0.03) & (spread < 0.6))):
+        raise DataError(f"{source}: its output on centred faces does not look like points of a face (centre "
+                        f"{np.round(centre.mean(0), 2).tolist()}, spread {np.round(spread.mean(0), 3).tolist()} of "
+                        "the crop); a landmark model gives [N, 2K] points in [0, 1] of the 112x112 crop")
 
 
 def mirror_permutation(output, source):

@@ -58,6 +58,8 @@ from tools.hostile_fixtures import (
     zero_table,
 )
 from tools.hostile_labelling import CASES as LABELLING_CASES
+from tools.hostile_models import CASES as MODEL_CASES
+from tools.hostile_models import WORKS as MODEL_WORKS
 from tools.hostile_runs import CASES as RUN_CASES
 from tools.hostile_runs import WORKS as RUN_WORKS
 from tools.hostile_video import CASES as VIDEO_CASES
@@ -372,6 +374,7 @@ CASES = {
 CASES.update(LABELLING_CASES)
 CASES.update(VIDEO_CASES)
 CASES.update(RUN_CASES)
+CASES.update(MODEL_CASES)
 CASES.update(WRITE_CASES)
 
 # Input that is unusual but valid: each must run to the end (exit 0).
@@ -389,3 +392,4 @@ WORKS = {
                                                                                "--overwrite"]),
 }
 WORKS.update(RUN_WORKS)
+WORKS.update(MODEL_WORKS)
