@@ -31,14 +31,13 @@ from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.dataset import read_image
 from fbnet_pfld.errors import DataError, WriteError
 from fbnet_pfld.faces import box_face, face_record
-from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker
+from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, MAX_REFINE, Landmarker
 from fbnet_pfld.prepare import IMAGE_EXTENSIONS
 from fbnet_pfld.smoothing import DEFAULT, OneEuroParams
 from fbnet_pfld.tracking import Lookahead, Tracker
 from fbnet_pfld.writes import write_image, write_text
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
-MAX_REFINE = 10  # re-crops beyond a few change nothing; a huge count would only hang
 
 
 def predict_image(landmarker, image_path, box=None):

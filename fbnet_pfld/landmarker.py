@@ -28,6 +28,9 @@ class NoFaceError(DataError):
     pass
 
 
+MAX_REFINE = 10  # re-crops beyond a few change nothing; a huge count would only hang
+
+
 def open_model(path, threads=1):
     """An engine session for an .onnx (onnxruntime) or .mnn (MNN) file; None for a checkpoint. A model
     that does not take 112x112 crops is refused with one line."""
@@ -137,6 +140,8 @@ class FaceLandmarker:
     around the previous answer's landmark box (how tracking apps run)."""
 
     def __init__(self, predictor, refine=1):
+        if not (isinstance(refine, int) and 0 <= refine <= MAX_REFINE):
+            raise DataError(f"refine={refine!r}: re-crops must be a whole number within [0, {MAX_REFINE}]")
         self.predictor, self.refine = predictor, refine
 
     def _predict(self, images, boxes):

@@ -98,8 +98,8 @@ class OneEuroFilter:
     moving steadily is followed without lag while its shape stays smoothed."""
 
     def __init__(self, params=DEFAULT, fps=30.0):
-        if not (math.isfinite(fps) and fps > 0):
-            raise DataError(f"frame rate {fps}: must be a number above 0")
+        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+            raise DataError(f"fps={fps!r}: the frame rate must be a number above 0")
         self.params, self.fps = params.check(), float(fps)
         self.pose = [_Channel(self.params, self.fps, predict=True) for _ in range(4)]  # x, y, log size, angle
         self.shape, self.reference = _Channel(self.params._replace(beta=0.0), self.fps), None

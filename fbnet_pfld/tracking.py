@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from fbnet_pfld.detector import box_iou
+from fbnet_pfld.errors import DataError
 from fbnet_pfld.faces import Face, face_record, find_faces, point_box
 from fbnet_pfld.smoothing import OneEuroFilter
 
@@ -21,6 +22,8 @@ class Tracker:
     ``redetect`` frames to pick up new faces. ``smoothing``: One-Euro parameters (None: raw points) at ``fps``."""
 
     def __init__(self, landmarker, calibration, redetect=30, box=None, smoothing=None, fps=30.0):
+        if not (isinstance(redetect, int) and redetect >= 1):
+            raise DataError(f"redetect={redetect!r}: the detector's interval must be a whole number of frames >= 1")
         self.landmarker, self.calibration, self.redetect, self.box = landmarker, calibration, redetect, box
         self.smoothing, self.fps = smoothing, fps
         self.lookahead = 0 if smoothing is None else smoothing.lookahead  # for a Lookahead after step()

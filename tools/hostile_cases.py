@@ -18,6 +18,8 @@ from fbnet_pfld import prepare
 from fbnet_pfld.blocks import SEARCH_SPACE
 from fbnet_pfld.space import search_space_to_list
 from tools import benchmark, ranking
+from tools.hostile_api import CASES as API_CASES
+from tools.hostile_api import WORKS as API_WORKS
 from tools.hostile_fixtures import (
     FAST,
     LUT_LINE,
@@ -374,6 +376,7 @@ CASES = {
 CASES.update(LABELLING_CASES)
 CASES.update(VIDEO_CASES)
 CASES.update(RUN_CASES)
+CASES.update(API_CASES)
 CASES.update(MODEL_CASES)
 CASES.update(WRITE_CASES)
 
@@ -392,4 +395,5 @@ WORKS = {
                                                                                "--overwrite"]),
 }
 WORKS.update(RUN_WORKS)
+WORKS.update(API_WORKS)
 WORKS.update(MODEL_WORKS)
