@@ -11,7 +11,7 @@ checkpoint_last.pth, log.csv, train.log, curves.png.
 
 from pathlib import Path
 
-from fbnet_pfld.argtypes import model_name
+from fbnet_pfld.argtypes import model_name, non_negative_float
 from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
 from fbnet_pfld.runfolder import RunLock
 from fbnet_pfld.stages import RetrainStage
@@ -26,8 +26,8 @@ def parse_args(argv=None):
                         help="subnet, pfld_lite, baseline, or pfld_lite@W: pfld_lite at width multiplier W")
     parser.add_argument("--from_scratch", action="store_true", help="random init instead of the supernet's weights")
     parser.add_argument("--teacher", help="a trained landmark checkpoint (same points) to distil from")
-    parser.add_argument("--distill_weight", type=float, default=1.0, help="weight of the teacher's points as a "
-                        "second target (with --teacher)")
+    parser.add_argument("--distill_weight", type=non_negative_float, default=1.0,
+                        help="weight of the teacher's points as a second target (with --teacher)")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
     if args.model == "subnet" and not args.supernet and not (args.arch and args.from_scratch):

@@ -21,7 +21,7 @@ from pathlib import Path
 import retrain
 import supernet_train
 from fbnet_pfld.archfile import read_arch, write_arch
-from fbnet_pfld.argtypes import non_negative_int, positive_int
+from fbnet_pfld.argtypes import non_negative_int, positive_float, positive_int
 from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model, load_supernet
 from fbnet_pfld.cli import Parser, exit_on_user_error, run_to_end
 from fbnet_pfld.dataset import held_out_loader, load_test_set, make_loader, search_split_of
@@ -205,10 +205,10 @@ def parse_args(argv=None):
     parser.add_argument("--lut", default="data/lut_x86_ort.json")
     parser.add_argument("--out", default="runs/sweep")
     parser.add_argument("--budgets", type=positive_int, default=3, help="budgets spread between cheapest and costliest")
-    parser.add_argument("--targets", type=float, nargs="+", help="explicit budgets (the table's unit)")
-    parser.add_argument("--ratios", type=float, nargs="+",
+    parser.add_argument("--targets", type=positive_float, nargs="+", help="explicit budgets (the table's unit)")
+    parser.add_argument("--ratios", type=positive_float, nargs="+",
                         help="budgets as ratios to pfld_lite's latency in the table (its meta.references)")
-    parser.add_argument("--width_family", type=float, nargs="*", default=[],
+    parser.add_argument("--width_family", type=positive_float, nargs="*", default=[],
                         help="width multipliers of pfld_lite to train beside (kind 'width')")
     parser.add_argument("--mode", choices=BUDGETED, default="absolute",
                         help="the search objective at each budget (docs/search.md): absolute spends the budget")
@@ -225,7 +225,8 @@ def parse_args(argv=None):
     parser.add_argument("--random_budgets", type=non_negative_int,
                         help="random controls at the first N budgets only (default: every budget)")
     parser.add_argument("--baselines", nargs="*", default=["pfld_lite"], help="hand-designed networks to add")
-    parser.add_argument("--warmup", type=non_negative_int, default=5)
+    parser.add_argument("--warmup", type=positive_int, default=5,
+                        help="epochs of the shared warm-up every budget's search resumes")
     parser.add_argument("--search_epochs", type=positive_int, default=10)
     parser.add_argument("--finetune_epochs", type=positive_int, default=15)
     parser.add_argument("--batch_size", type=positive_int, default=64)
@@ -264,8 +265,8 @@ def remember_flags(args, out):
 def run_sweep(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    remember_flags(args, out)
     table = LookupTable.load(args.lut)
+    remember_flags(args, out)
     warm, points = plan_points(args, out, table)
     train_points(args, out, points, table.search_space)
     done = [finished(args, p) for p in points]

@@ -31,6 +31,14 @@ def non_negative_float(text):
     return _number(text, float, 0, "a finite number >= 0")
 
 
+def positive_float(text):
+    """A finite number > 0 (budgets, ratios, width multipliers)."""
+    value = _number(text, float, 0, "a finite number > 0")
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a finite number > 0, got 0")
+    return value
+
+
 def model_name(text):
     """A landmark network's name: subnet, a hand-designed one, or ``pfld_lite@W`` (a width multiplier)."""
     from fbnet_pfld.errors import SearchSpaceError

@@ -326,6 +326,7 @@ def point_count(faces, source):
 
 
 def run_prepare(args):
+    labels = parse_label_sources(args.label_source or ("machine" if args.source == "csv" else "human"))
     splits = [(split, path, read_source(args.source, path, args.images))
               for split, path in (("train", args.train), ("test", args.test)) if path]
     if args.prefix:
@@ -335,7 +336,6 @@ def run_prepare(args):
     if len(set(counts.values())) > 1:
         raise DataError(f"--train has {counts['train']}-point faces, --test {counts['test']}-point ones: one "
                         "model predicts one point scheme")
-    labels = parse_label_sources(args.label_source or ("machine" if args.source == "csv" else "human"))
     for split, path, faces in splits:
         summary = prepare_split(faces, args.out, split, args.copies, args.seed, args.append, path, labels)
         reasons = ", ".join(f"{n} {r}" for r, n in summary["skipped"].items()) or "none"

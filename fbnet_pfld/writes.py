@@ -79,6 +79,8 @@ def staged_folder(out):
     """``with staged_folder(OUT) as stage:`` build a folder in ``stage`` (it starts as a copy of OUT), then
     swap it in whole: a failure half way leaves OUT as it was, never half replaced."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"{out}: names a file; the release is a folder (give another --out)")
     stage = out.with_name(f".{out.name}.{os.getpid()}.building")
     old = out.with_name(f".{out.name}.{os.getpid()}.previous")
     shutil.rmtree(stage, ignore_errors=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fbnet_pfld.argtypes import positive_int
 from fbnet_pfld.blocks import INPUT_SIZE
 from fbnet_pfld.checkpoints import load_landmark_model
 from fbnet_pfld.cli import Parser, exit_on_user_error
@@ -259,7 +260,7 @@ def parse_args(argv=None):
     parser = Parser(__doc__)
     parser.add_argument("models", nargs="+", help="[NAME=]PATH of a .pth retrain checkpoint or an .onnx file")
     parser.add_argument("--data_root", help="DATA_ROOT whose test split gives NME")
-    parser.add_argument("--runs", type=int, default=300, help="timed calls per model (at least 200 advised)")
+    parser.add_argument("--runs", type=positive_int, default=300, help="timed calls per model (at least 200 advised)")
     parser.add_argument("--out", help="write OUT.md and OUT.json")
     parser.add_argument("--faces", help="whole images with .pts files for the detector-in-the-loop columns")
     parser.add_argument("--calibration", default=str(DEFAULT_CALIBRATION), help="detector calibration")

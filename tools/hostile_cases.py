@@ -20,6 +20,8 @@ from fbnet_pfld.space import search_space_to_list
 from tools import benchmark, ranking
 from tools.hostile_api import CASES as API_CASES
 from tools.hostile_api import WORKS as API_WORKS
+from tools.hostile_commands import CASES as COMMAND_CASES
+from tools.hostile_commands import WORKS as COMMAND_WORKS
 from tools.hostile_fixtures import (
     FAST,
     LUT_LINE,
@@ -377,6 +379,7 @@ CASES.update(LABELLING_CASES)
 CASES.update(VIDEO_CASES)
 CASES.update(RUN_CASES)
 CASES.update(API_CASES)
+CASES.update(COMMAND_CASES)
 CASES.update(MODEL_CASES)
 CASES.update(WRITE_CASES)
 
@@ -396,4 +399,5 @@ WORKS = {
 }
 WORKS.update(RUN_WORKS)
 WORKS.update(API_WORKS)
+WORKS.update(COMMAND_WORKS)
 WORKS.update(MODEL_WORKS)
