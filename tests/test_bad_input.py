@@ -37,7 +37,7 @@ def test_unusual_valid_input_runs(case, ctx):
 
 
 def test_the_suite_is_long_enough():
-    assert len(CASES) + len(WORKS) >= 150
+    assert len(CASES) + len(WORKS) >= 300
 
 
 def test_overwrite_moved_the_old_run_aside(ctx):

@@ -17,11 +17,17 @@ import sweep
 from fbnet_pfld import prepare
 from fbnet_pfld.blocks import SEARCH_SPACE
 from fbnet_pfld.space import search_space_to_list
-from tools import benchmark, ranking
-from tools.hostile_api import CASES as API_CASES
-from tools.hostile_api import WORKS as API_WORKS
-from tools.hostile_commands import CASES as COMMAND_CASES
-from tools.hostile_commands import WORKS as COMMAND_WORKS
+from tools import (
+    benchmark,
+    hostile_api,
+    hostile_commands,
+    hostile_labelling,
+    hostile_models,
+    hostile_runs,
+    hostile_video,
+    hostile_writes,
+    ranking,
+)
 from tools.hostile_fixtures import (
     FAST,
     LUT_LINE,
@@ -61,13 +67,6 @@ from tools.hostile_fixtures import (
     zero_lut,
     zero_table,
 )
-from tools.hostile_labelling import CASES as LABELLING_CASES
-from tools.hostile_models import CASES as MODEL_CASES
-from tools.hostile_models import WORKS as MODEL_WORKS
-from tools.hostile_runs import CASES as RUN_CASES
-from tools.hostile_runs import WORKS as RUN_WORKS
-from tools.hostile_video import CASES as VIDEO_CASES
-from tools.hostile_writes import CASES as WRITE_CASES
 
 CASES = {
     # list.txt
@@ -375,13 +374,6 @@ CASES = {
 }
 
 
-CASES.update(LABELLING_CASES)
-CASES.update(VIDEO_CASES)
-CASES.update(RUN_CASES)
-CASES.update(API_CASES)
-CASES.update(COMMAND_CASES)
-CASES.update(MODEL_CASES)
-CASES.update(WRITE_CASES)
 
 # Input that is unusual but valid: each must run to the end (exit 0).
 
@@ -397,7 +389,10 @@ WORKS = {
     "overwrite moves a run aside": lambda c: (retrain.main, fine_tune(c)[1] + ["--snapshot", str(copied_run(c)),
                                                                                "--overwrite"]),
 }
-WORKS.update(RUN_WORKS)
-WORKS.update(API_WORKS)
-WORKS.update(COMMAND_WORKS)
-WORKS.update(MODEL_WORKS)
+
+# The cases of each surface's own module (the API, the commands, labelling, model files, run folders, video,
+# writing).
+for _surface in (hostile_labelling, hostile_video, hostile_runs, hostile_api, hostile_commands, hostile_models,
+                 hostile_writes):
+    CASES.update(_surface.CASES)
+    WORKS.update(getattr(_surface, "WORKS", {}))

@@ -10,7 +10,7 @@ import supernet_train
 import sweep
 from fbnet_pfld import prepare
 from tools import benchmark, ranking, release, time_to_accuracy
-from tools.hostile_fixtures import FAST, fine_tune, fresh, search, write_text
+from tools.hostile_fixtures import FAST, fine_tune, fresh, predict_with, search, write_text
 
 
 def text_file(ctx, name, text="not what it should be\n"):
@@ -88,6 +88,7 @@ CASES = {
     "benchmark two rows of one name": (lambda c: (benchmark.main, [f"a={c['model']}", f"a={c['subnet']}"]), "a"),
     "benchmark data_root missing": (lambda c: (benchmark.main, ["--data_root", str(fresh(c, "cmd-files") / "nodata"),
                                                                 str(c["model"])]), "nodata"),
+    "predict refine a billion": (lambda c: predict_with(c, "--refine", "1000000000"), "--refine"),
     # release
     "release model folder missing": (lambda c: release_with(c, "--models", f"m={fresh(c, 'cmd-files') / 'nofolder'}"),
                                      "nofolder"),
@@ -95,6 +96,9 @@ CASES = {
                                          "pareto.csv"),
     "release out is a file": (lambda c: (release.main, ["--no_search", "--models", f"m={run_copy(c)}", "--out",
                                                         str(text_file(c, "release_file"))]), "release_file"),
+    "release a search with --lut not a table": (lambda c: (release.main, [
+        "--supernet", str(c["supernet"].parent), "--lut", str(text_file(c, "id_rsa", "PRIVATE KEY\n")), "--models",
+        "--out", str(fresh(c, "cmd-release-lut"))]), "id_rsa"),
     "release keep_search without one": (lambda c: (release.main, ["--keep_search", "--models", "--out", str(
         fresh(c, "cmd-release-keep"))]), "--keep_search"),
     # sweep
@@ -122,6 +126,8 @@ CASES = {
                                                                str(fresh(c, "cmd-prep"))]), "nope"),
     "prepare label_source malformed": (lambda c: (prepare.main, ["--train", str(c["root"]), "--out", str(
         fresh(c, "cmd-prep")), "--label_source", "ytf"]), "--label_source"),
+    "prepare append of another point count": (lambda c: append_to(
+        c, "cmd-append-mixed", pts_source(c, "cmd-pts5", points=5), pts_source(c, "cmd-pts68")), "list.txt"),
 }
 
 
@@ -136,6 +142,28 @@ def sweep_rerun(ctx, *flags):
 
 WORKS = {
     "tta arm with --epochs=1": lambda c: tta(c, "a=--epochs=1"),
+    "prepare append of a source twice": lambda c: append_to(c, "cmd-append-twice", pts_source(c, "cmd-pts68"),
+                                                            pts_source(c, "cmd-pts68")),
+    "prepare append of a source with the same names": lambda c: append_to(
+        c, "cmd-append-names", pts_source(c, "cmd-pts68b", shift=3), pts_source(c, "cmd-pts68")),
     "retrain with FAST flags and --ema": lambda c: (retrain.main, fine_tune(c, None, "--snapshot", str(
         fresh(c, "cmd-ema")), "--ema", "0.9", *FAST)[1]),
 }
+
+
+def pts_source(ctx, name, points=68, shift=0):
+    """A folder with one face (a test crop and ``points`` points) in .pts format."""
+    folder = fresh(ctx, name)
+    shutil.copy(ctx["root"] / "test_data/imgs/face00000__0.png", folder / "face.png")
+    body = "\n".join(f"{20 + shift + 70 * (k % 9) / 8:.1f} {25 + 60 * (k // 9) / 7:.1f}" for k in range(points))
+    (folder / "face.pts").write_text(f"version: 1\nn_points: {points}\n{{\n{body}\n}}\n")
+    return folder
+
+
+def append_to(ctx, out_name, source, first=None):
+    """``prepare --append`` of ``source`` into an output that ``first`` (a folder) was prepared into."""
+    out = fresh(ctx, out_name) / "out"
+    if first is not None and not (out / "train_data/list.txt").exists():
+        prepare.main(["--train", str(first), "--out", str(out)])
+    return prepare.main, ["--train", str(source), "--out", str(out), "--append"]
+
