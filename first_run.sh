@@ -15,7 +15,8 @@ setup_venv() {
     torch=$(grep -E '^torch==' requirements.txt)
     if command -v nvidia-smi > /dev/null && nvidia-smi > /dev/null 2>&1; then
         echo "  NVIDIA GPU found: $torch from PyPI (the CUDA build)"
-    elif "$pip" install -q "$torch" --index-url https://download.pytorch.org/whl/cpu >> .venv/setup.log 2>&1; then
+    elif "$pip" install -q "$torch" --index-url https://download.pytorch.org/whl/cpu --timeout 15 --retries 0 \
+            >> .venv/setup.log 2>&1; then
         echo "  no NVIDIA GPU: $torch, CPU build"
     else
         echo "  no NVIDIA GPU, and PyTorch's CPU index cannot be reached: $torch from PyPI instead"
