@@ -42,9 +42,10 @@ def open_model(path, threads=1):
         return None
     session = OrtSession(path, threads=threads)
     shape = session.session.get_inputs()[0].shape
-    if len(shape) != 4 or any(isinstance(side, int) and side != INPUT_SIZE for side in shape[2:]):
+    if len(shape) != 4 or any(isinstance(side, int) and side != INPUT_SIZE for side in shape[2:]) or \
+            (isinstance(shape[1], int) and shape[1] != 3):
         raise DataError(f"{path}: takes inputs of shape {shape}; the landmark models here take "
-                        f"[N, 3, {INPUT_SIZE}, {INPUT_SIZE}] crops")
+                        f"[N, 3, {INPUT_SIZE}, {INPUT_SIZE}] BGR crops")
     return session
 
 

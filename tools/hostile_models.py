@@ -20,6 +20,16 @@ def classifier_onnx(ctx):
     return path
 
 
+def grey_input_onnx(ctx):
+    """A landmark-shaped model taking one-channel (grey) 112x112 crops."""
+    path = fresh(ctx, "m-grey") / "grey.onnx"
+    if not path.exists():
+        net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, stride=4), torch.nn.AdaptiveAvgPool2d(1),
+                                  torch.nn.Flatten(), torch.nn.Linear(4, 136)).eval()
+        export_onnx(net, (torch.rand(1, 1, 112, 112),), path, ["input"], ["landmarks"], dynamic_batch=True)
+    return path
+
+
 def fixed_batch_onnx(ctx):
     """The context's fine-tuned subnet exported with a fixed batch of 1."""
     path = fresh(ctx, "m-fixed") / "fixed.onnx"
@@ -31,6 +41,7 @@ def fixed_batch_onnx(ctx):
 
 CASES = {
     "predict with an image classifier": (lambda c: predict_with(c, model=classifier_onnx(c)), "classifier.onnx"),
+    "predict with a model of grey input": (lambda c: predict_with(c, model=grey_input_onnx(c)), "grey.onnx"),
 }
 
 WORKS = {
