@@ -8,13 +8,22 @@ most 3 frames behind a step and behind the jaw's drop.
     python -m tools.video_jitter ../shared/data/faces68/val --out docs/results/video_jitter --dlib 40
 """
 
+import contextlib
+import io
 import itertools
+import multiprocessing
+import os
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
+import predict
+from fbnet_pfld.argtypes import positive_int
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.clips import lag, make_clip, nme, nmj
 from fbnet_pfld.dataset import read_image
@@ -79,14 +88,6 @@ def filter_cost(records, params, clock):
 def predict_frame_cost(face, landmarker, params, frames=150, rounds=3):
     """predict.py's seconds a frame on a 640x480 video of one moving face (read, track, draw, write), with the
     smoothing and without, in interleaved rounds: {"on": median, "off": median}."""
-    import contextlib
-    import io
-    import tempfile
-
-    import cv2
-
-    import predict
-
     clip = make_clip(read_image(face.image, face.name), face.points, "moving", frames, seed=0)
     timings = {"on": [], "off": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,22 +108,52 @@ def predict_frame_cost(face, landmarker, params, frames=150, rounds=3):
     return {name: float(np.median(values)) for name, values in timings.items()}
 
 
-def record_clips(faces, landmarker, dlib_faces=0, clock=None):
-    """Per face and clip kind: truth, raw tracked points and ids (and dlib's points on the first faces)."""
+_WORKER = {}
+
+
+def start_worker(model, calibration, dlib):
+    """A process's own landmarker (and dlib follower), one thread each: the faces are shared among processes."""
+    cv2.setNumThreads(1)
+    _WORKER.update(landmarker=Landmarker(model, calibration=calibration), dlib=DlibFollower() if dlib else None)
+
+
+def face_records(index, face, with_dlib):
+    """One face's records, one per clip kind (truth, raw tracked points and ids, dlib's points when asked), and
+    its tracking steps' seconds."""
+    landmarker, records, clock = _WORKER["landmarker"], [], []
+    image = read_image(face.image, face.name)
+    for kind, frames in KINDS.items():
+        clip = make_clip(image, face.points, kind, frames, seed=index)
+        tracker = Tracker(landmarker.faces, landmarker.calibration)
+        raw, ids = follow(clip.frames, clip.truth, tracker.step, clock)
+        entry = {"face": face.name, "kind": kind, "truth": clip.truth, "raw": raw, "ids": ids}
+        if with_dlib:
+            entry["dlib"] = follow(clip.frames, clip.truth, _WORKER["dlib"].step)[0]
+        records.append(entry)
+    return records, clock
+
+
+def record_clips(faces, model, dlib_faces=0, clock=None, workers=1):
+    """Per face and clip kind: truth, raw tracked points and ids (and dlib's points on the first faces), from
+    ``workers`` processes (each clip is seeded by its face's index: the same records whatever the count)."""
     from fbnet_pfld.detector import hog_available
 
-    dlib = DlibFollower() if dlib_faces and hog_available() else None
-    records = []
-    for index, face in enumerate(tqdm(faces, desc="clips", unit="face")):
-        image = read_image(face.image, face.name)
-        for kind, frames in KINDS.items():
-            clip = make_clip(image, face.points, kind, frames, seed=index)
-            tracker = Tracker(landmarker.faces, landmarker.calibration)
-            raw, ids = follow(clip.frames, clip.truth, tracker.step, clock)
-            entry = {"face": face.name, "kind": kind, "truth": clip.truth, "raw": raw, "ids": ids}
-            if dlib is not None and index < dlib_faces:
-                entry["dlib"] = follow(clip.frames, clip.truth, dlib.step)[0]
-            records.append(entry)
+    use_dlib = bool(dlib_faces) and hog_available()
+    jobs = list(zip(*[(i, face, use_dlib and i < dlib_faces) for i, face in enumerate(faces)]))
+    setup = (str(model), DEFAULT_CALIBRATION, use_dlib)
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(  # spawned: onnxruntime may hang in a forked child
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker, initargs=setup))
+            results = pool.map(face_records, *jobs)
+        else:
+            start_worker(*setup)
+            results = map(face_records, *jobs)
+        records = []
+        for face_entries, steps in tqdm(results, total=len(faces), desc="clips", unit="face"):
+            records += face_entries
+            if clock is not None:
+                clock += steps
     return records
 
 
@@ -224,11 +255,13 @@ def main(argv=None):
     parser.add_argument("--choose", action="store_true", help="pick the filter's parameters on these clips")
     parser.add_argument("--dlib", type=int, default=0, help="also run dlib on the first N faces' clips")
     parser.add_argument("--out", help="write OUT.md with the table")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                        help="processes sharing the faces (default: every core)")
     args = parser.parse_args(argv)
     faces = exit_on_user_error(read_pts_folder, args.folder)[:args.faces]
     landmarker = exit_on_user_error(Landmarker, args.model, calibration=DEFAULT_CALIBRATION)
     clock = []
-    records = record_clips(faces, landmarker, args.dlib, clock)
+    records = record_clips(faces, args.model, args.dlib, clock, args.workers)
     params = exit_on_user_error(choose, records) if args.choose else DEFAULT
     seconds, share = filter_cost(records, params, clock)
     frame = predict_frame_cost(faces[0], landmarker, params)
