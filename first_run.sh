@@ -72,4 +72,8 @@ echo "  predict: $OUT/predict/face00000__0_png_landmarks.png"
 # The released model on a real photo (NASA's portrait of Eileen Collins, public domain), detector included.
 step "$OUT/photo.log" $PY predict.py fbnet_pfld/data/astronaut.jpg --model released/subnet.onnx --out "$OUT/photo"
 echo "released model on a real photo: $OUT/photo/astronaut_jpg_landmarks.png and astronaut_jpg.json"
+# The same photo as a still clip (fresh noise every frame), tracked raw and through the video filter.
+step "$OUT/filter.log" $PY -m tools.play_filter fbnet_pfld/data/astronaut.jpg --model released/subnet.onnx \
+    --out "$OUT/filter"
+echo "the video filter on it: $OUT/filter.mp4 and $OUT/filter.gif (raw left, filtered right; $OUT/filter.log)"
 echo "done in $((SECONDS - started)) s"

@@ -1,5 +1,6 @@
 """The video benchmark on generated faces: clips with known truth, measured raw and filtered."""
 
+import re
 from pathlib import Path
 
 import cv2
@@ -72,3 +73,19 @@ def test_the_benchmark_on_generated_faces(tmp_path):
     assert text.count("\n") == 3 and "One-Euro" in text
     cost = video_jitter.predict_frame_cost(faces[0], Landmarker(MODEL), DEFAULT, frames=12, rounds=1)
     assert set(cost) == {"on", "off"} and all(0 < seconds < 1 for seconds in cost.values())
+
+
+def test_the_filter_played_on_the_bundled_photo(tmp_path, capsys):
+    """first_run.sh's clip: the bundled photo still, tracked raw and filtered, as an .mp4 and a GIF of both."""
+    from PIL import Image
+
+    from tools import play_filter
+
+    photo = MODEL.parents[1] / "fbnet_pfld/data/astronaut.jpg"
+    play_filter.main([str(photo), "--model", str(MODEL), "--frames", "6", "--out", str(tmp_path / "clip")])
+    gif = Image.open(tmp_path / "clip.gif")
+    assert gif.n_frames == 6 and gif.size == (2 * play_filter.ZOOM, play_filter.ZOOM)
+    assert (tmp_path / "clip.mp4").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    raw, smooth = (float(v) for v in re.findall(r"([\d.]+) px a frame raw, ([\d.]+) filtered", printed)[0])
+    assert smooth < raw
