@@ -56,6 +56,9 @@ class RunLock:
 
     def __exit__(self, *exc):
         if self.handle is not None:
+            # Unlocked explicitly: loader workers forked during the run share the lock through the descriptor
+            # they inherited, and would otherwise hold it until they are reaped.
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
 
 
@@ -70,8 +73,8 @@ def claim_run_folder(out_dir, resume, overwrite, is_main=True):
     out_dir = Path(out_dir)
     if not is_main or not holds_run(out_dir):
         return None
-    if resume and same_folder(Path(resume).parent, out_dir):
-        return None
+    if resume and (not Path(resume).is_file() or same_folder(Path(resume).parent, out_dir)):
+        return None  # a checkpoint that is not there is named by the loader, the error that matters first
     if resume and not overwrite:
         raise TrainingError(f"{out_dir}: holds another run than {resume}'s; resume it into its own folder "
                             f"(--snapshot {Path(resume).parent.parent}), or give --overwrite to move this one aside")
