@@ -5,7 +5,6 @@ was; ``agreement`` measures teachers and their agreement against ground truth, t
 """
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from fbnet_pfld.headpose import euler_angles
 from fbnet_pfld.sources import LABEL_TOKEN, source_of
 from fbnet_pfld.teachers import primary_errors
 from fbnet_pfld.unlabelled import UNLABELLED, read_records, write_records
+from fbnet_pfld.writes import write_text
 
 LABELS = "labels"
 TEACHER_PREFIX = "teacher:"
@@ -144,9 +144,7 @@ def merge(data_root, names, threshold):
     kept = [] if not list_path.is_file() else [
         line for line in list_path.read_text(encoding="utf-8").splitlines()
         if line.strip() and line.split()[-1] != LABEL_TOKEN + source]
-    temp = Path(f"{list_path}.tmp-{os.getpid()}")
-    temp.write_text("".join(line + "\n" for line in kept + rows), encoding="utf-8")
-    os.replace(temp, list_path)
+    write_text(list_path, "".join(line + "\n" for line in kept + rows))
     return report
 
 

@@ -10,7 +10,6 @@ on stderr and counted, never written.
 
 import hashlib
 import json
-import os
 import re
 import sys
 from collections import Counter
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from fbnet_pfld.crops import CONTEXT_SCALE, CONTEXT_SIZE, TEST_CROP_SCALE, crop_face, face_crop_matrix
 from fbnet_pfld.detector import detect_faces
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.writes import write_image, write_text
 
 # Every still-image type OpenCV reads.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".jp2", ".pbm",
@@ -158,10 +158,7 @@ def read_records(path):
 
 def write_records(records, path):
     """All records at once, atomically: a kill leaves the previous file."""
-    temp = Path(f"{path}.tmp-{os.getpid()}")
-    with open(temp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-    os.replace(temp, path)
+    write_text(path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
 
 
 class Seen:
@@ -237,9 +234,7 @@ def take_image(root, path, prefix, calibration, seen, folder, counts, pad, min_f
         seen.faces.add(face_view(image, centre, side), str(path))
         matrix = face_crop_matrix(centre, CONTEXT_SCALE * side, out_size=CONTEXT_SIZE)
         relative = f"train_data/imgs/{face_name(prefix, root, path, k)}__0.jpg"
-        if not cv2.imwrite(str(folder.parent / relative), crop_face(image, matrix, CONTEXT_SIZE),
-                           [cv2.IMWRITE_JPEG_QUALITY, 95]):
-            raise DataError(f"{folder.parent / relative}: could not be written (disk full, or no permission?)")
+        write_image(folder.parent / relative, crop_face(image, matrix, CONTEXT_SIZE), [cv2.IMWRITE_JPEG_QUALITY, 95])
         new.append({"image": relative, "origin": str(path), "face": k, "score": round(score, 3), "sha1": digest,
                     "matrix": np.round(matrix, 6).ravel().tolist()})
     return new
