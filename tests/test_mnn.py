@@ -116,7 +116,8 @@ def test_an_mnn_session_of_an_onnx_file_never_writes_beside_it(tmp_path, monkeyp
 def test_mnn_prints_nothing_of_its_own():
     """MNN's native "The device supports: ..." banner sits in C's stdio buffer until exit: it is flushed into
     the silenced stream instead of reaching the user's terminal."""
-    code = ("import numpy as np; from fbnet_pfld.deploy import MnnSession; "
+    code = ("import numpy as np; from fbnet_pfld.deploy import MnnSession; from tools.benchmark import mnn_available; "
+            "assert mnn_available(); "
             "s = MnnSession('released/subnet.onnx', 1); s.run({'input': np.zeros((1, 3, 112, 112), np.float32)}); "
             "print('ran')")
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,

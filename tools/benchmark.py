@@ -30,7 +30,7 @@ from fbnet_pfld.blocks import INPUT_SIZE
 from fbnet_pfld.checkpoints import load_landmark_model
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.dataset import load_test_set
-from fbnet_pfld.deploy import MnnSession, OrtSession, random_feeds, runtime_version, time_interleaved
+from fbnet_pfld.deploy import MnnSession, OrtSession, mnn_module, random_feeds, runtime_version, time_interleaved
 from fbnet_pfld.detector import hog_available, hog_faces
 from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import export_landmark_model, parity_images
@@ -146,9 +146,10 @@ def load_entries(specs, workdir):
 
 
 def mnn_available():
+    """Whether MNN is installed (imported with its banner silenced, as every MNN path here imports it)."""
     try:
-        import MNN  # noqa: F401
-    except ImportError:
+        mnn_module()
+    except DeployError:
         return False
     return True
 
