@@ -80,7 +80,12 @@ def fresh_stem(out, stem, suffixes):
 
 
 def open_video(source):
-    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV's warnings are not the user's line
+    try:
+        capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if not capture.isOpened():
         raise DataError(f"{source}: cannot open the video (or camera)")
     return capture

@@ -47,7 +47,8 @@ def test_overwrite_moved_the_old_run_aside(ctx):
 
 
 @pytest.mark.parametrize("script, args", [("retrain.py", ["--epochs", "0"]),
-                                          ("lookup_table.py", ["show", "--lut", "missing.json"])])
+                                          ("lookup_table.py", ["show", "--lut", "missing.json"]),
+                                          ("predict.py", ["97", "--model", "released/subnet.onnx"])])
 def test_a_real_process_exits_non_zero_with_one_line(script, args):
     result = subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, cwd=ROOT,
                             timeout=120)
