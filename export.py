@@ -13,8 +13,8 @@ from pathlib import Path
 from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.deploy import MNN_WEIGHTS
-from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import export_landmark_model, export_mnn, parity_images
+from fbnet_pfld.writes import refuse_input_as_output
 
 
 def parse_args(argv=None):
@@ -30,10 +30,8 @@ def parse_args(argv=None):
 
 
 def run_export(args):
-    outputs = {Path(args.output).resolve(), Path(args.output).with_suffix(".mnn").resolve()}
-    for given in filter(None, (args.resume, args.supernet)):
-        if Path(given).resolve() in outputs:
-            raise DeployError(f"--output {args.output} would overwrite the input {given}: choose another name")
+    for output in (Path(args.output), Path(args.output).with_suffix(".mnn")):
+        refuse_input_as_output(output, (args.resume, args.supernet), "--output")
     model, state = load_landmark_model(args.resume)
     print(provenance(args.resume, state))
     if args.supernet and state["model_type"] == "subnet":

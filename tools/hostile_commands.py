@@ -2,7 +2,6 @@
 benchmark, the release, the sweep, the ranking and time_to_accuracy; and unusual but valid runs of them.
 Used by tools/hostile_cases.py."""
 
-import shutil
 
 import export
 import retrain
@@ -10,7 +9,7 @@ import supernet_train
 import sweep
 from fbnet_pfld import prepare
 from tools import benchmark, ranking, release, time_to_accuracy
-from tools.hostile_fixtures import FAST, fine_tune, fresh, predict_with, search, write_text
+from tools.hostile_fixtures import FAST, copied_run, face_with_pts, fine_tune, fresh, predict_with, search, write_text
 
 
 def text_file(ctx, name, text="not what it should be\n"):
@@ -39,14 +38,6 @@ def tta(ctx, *arms, extra=()):
               "--dev_id cpu --fastpath eager")
     return time_to_accuracy.main, ["--out", str(fresh(ctx, "cmd-tta")), "--common", common,
                                    *[a for arm in arms for a in ("--arm", arm)], *extra]
-
-
-def run_copy(ctx):
-    """A copy of the context's fine-tuned run folder, to release."""
-    folder = fresh(ctx, "cmd-run")
-    if not (folder / "subnet").exists():
-        shutil.copytree(ctx["base"] / "run" / "subnet", folder / "subnet")
-    return folder / "subnet"
 
 
 CASES = {
@@ -94,8 +85,9 @@ CASES = {
                                      "nofolder"),
     "release sweep without pareto.csv": (lambda c: release_with(c, "--models", "--sweep", str(fresh(c, "cmd-empty"))),
                                          "pareto.csv"),
-    "release out is a file": (lambda c: (release.main, ["--no_search", "--models", f"m={run_copy(c)}", "--out",
-                                                        str(text_file(c, "release_file"))]), "release_file"),
+    "release out is a file": (lambda c: (release.main, [
+        "--no_search", "--models", f"m={copied_run(c, 'cmd-run')}/subnet", "--out", str(text_file(c, "release_file"))]),
+                              "release_file"),
     "release a search with --lut not a table": (lambda c: (release.main, [
         "--supernet", str(c["supernet"].parent), "--lut", str(text_file(c, "id_rsa", "PRIVATE KEY\n")), "--models",
         "--out", str(fresh(c, "cmd-release-lut"))]), "id_rsa"),
@@ -127,7 +119,7 @@ CASES = {
     "prepare label_source malformed": (lambda c: (prepare.main, ["--train", str(c["root"]), "--out", str(
         fresh(c, "cmd-prep")), "--label_source", "ytf"]), "--label_source"),
     "prepare append of another point count": (lambda c: append_to(
-        c, "cmd-append-mixed", pts_source(c, "cmd-pts5", points=5), pts_source(c, "cmd-pts68")), "list.txt"),
+        c, "cmd-append-mixed", face_with_pts(c, "cmd-pts5", points=5), face_with_pts(c, "cmd-pts68")), "list.txt"),
 }
 
 
@@ -142,22 +134,13 @@ def sweep_rerun(ctx, *flags):
 
 WORKS = {
     "tta arm with --epochs=1": lambda c: tta(c, "a=--epochs=1"),
-    "prepare append of a source twice": lambda c: append_to(c, "cmd-append-twice", pts_source(c, "cmd-pts68"),
-                                                            pts_source(c, "cmd-pts68")),
+    "prepare append of a source twice": lambda c: append_to(c, "cmd-append-twice", face_with_pts(c, "cmd-pts68"),
+                                                            face_with_pts(c, "cmd-pts68")),
     "prepare append of a source with the same names": lambda c: append_to(
-        c, "cmd-append-names", pts_source(c, "cmd-pts68b", shift=3), pts_source(c, "cmd-pts68")),
+        c, "cmd-append-names", face_with_pts(c, "cmd-pts68b", shift=3), face_with_pts(c, "cmd-pts68")),
     "retrain with FAST flags and --ema": lambda c: (retrain.main, fine_tune(c, None, "--snapshot", str(
         fresh(c, "cmd-ema")), "--ema", "0.9", *FAST)[1]),
 }
-
-
-def pts_source(ctx, name, points=68, shift=0):
-    """A folder with one face (a test crop and ``points`` points) in .pts format."""
-    folder = fresh(ctx, name)
-    shutil.copy(ctx["root"] / "test_data/imgs/face00000__0.png", folder / "face.png")
-    body = "\n".join(f"{20 + shift + 70 * (k % 9) / 8:.1f} {25 + 60 * (k // 9) / 7:.1f}" for k in range(points))
-    (folder / "face.pts").write_text(f"version: 1\nn_points: {points}\n{{\n{body}\n}}\n")
-    return folder
 
 
 def append_to(ctx, out_name, source, first=None):

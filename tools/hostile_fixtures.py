@@ -287,11 +287,20 @@ def blank_folder(ctx):
     return folder
 
 
-def copied_run(ctx):
-    """A snapshot folder holding a copy of the fine-tuned run, to be overwritten."""
-    folder = fresh(ctx, "overwrite")
+def copied_run(ctx, name="overwrite"):
+    """A snapshot folder whose subnet/ holds a copy of the fine-tuned run (another run than the context's)."""
+    folder = fresh(ctx, name)
     if not (folder / "subnet").exists():
         shutil.copytree(ctx["base"] / "run" / "subnet", folder / "subnet")
+    return folder
+
+
+def face_with_pts(ctx, name, points=68, shift=0):
+    """A folder with one face (a test crop) and ``points`` points on a grid over it, shifted by ``shift`` px."""
+    folder = fresh(ctx, name)
+    shutil.copy(ctx["root"] / "test_data/imgs/face00000__0.png", folder / "face.png")
+    grid = [(20 + shift + 70 * (k % 9) / 8, 25 + 60 * (k // 9) / 7) for k in range(points)]
+    (folder / "face.pts").write_text(pts_text([(round(x, 1), round(y, 1)) for x, y in grid]))
     return folder
 
 

@@ -1,23 +1,14 @@
 """Hostile-input cases of run folders: a resume into another run's folder, two trainings into one folder at
 once. Used by tools/hostile_cases.py."""
 
-import shutil
 
 import retrain
 from fbnet_pfld.runfolder import RunLock
-from tools.hostile_fixtures import fine_tune, fresh
-
-
-def other_run(ctx):
-    """A snapshot folder whose subnet/ holds a run other than the context's fine-tune (a copy of it)."""
-    folder = fresh(ctx, "otherrun")
-    if not (folder / "subnet").exists():
-        shutil.copytree(ctx["base"] / "run" / "subnet", folder / "subnet")
-    return folder
+from tools.hostile_fixtures import copied_run, fine_tune, fresh
 
 
 def resume_into_other_run(ctx):
-    main, argv = fine_tune(ctx, None, "--snapshot", str(other_run(ctx)))
+    main, argv = fine_tune(ctx, None, "--snapshot", str(copied_run(ctx, "otherrun")))
     return main, argv + ["--epochs", "2", "--resume", str(ctx["subnet"])]
 
 

@@ -16,7 +16,7 @@ import lookup_table
 import predict
 import retrain
 from fbnet_pfld import prepare
-from tools.hostile_fixtures import LUT_LINE, fine_tune, fresh, predict_with, write_text
+from tools.hostile_fixtures import LUT_LINE, face_with_pts, fine_tune, fresh, predict_with, write_text
 
 FULL_AT = 4096  # bytes: a file may grow to this, then every write fails (EFBIG, as ENOSPC would)
 
@@ -65,10 +65,7 @@ def export_full(ctx):
 
 
 def prepare_full(ctx):
-    folder = fresh(ctx, "wf4")
-    shutil.copy(ctx["root"] / "test_data/imgs/face00000__0.png", folder / "face.png")
-    points = "\n".join(f"{20 + 70 * (k % 9) / 8:.1f} {25 + 60 * (k // 9) / 7:.1f}" for k in range(68))
-    (folder / "face.pts").write_text(f"version: 1\nn_points: 68\n{{\n{points}\n}}\n")
+    folder = face_with_pts(ctx, "wf4")
     return on_full_disk(prepare.main), ["--train", str(folder), "--out", str(folder / "out")]
 
 
