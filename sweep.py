@@ -23,18 +23,26 @@ import supernet_train
 from fbnet_pfld.archfile import read_arch, write_arch
 from fbnet_pfld.argtypes import non_negative_int, positive_float, positive_int
 from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model, load_supernet
-from fbnet_pfld.cli import Parser, exit_on_user_error, run_to_end
+from fbnet_pfld.cli import (
+    DRAW_FLAGS,
+    Parser,
+    add_draw_args,
+    check_draw_args,
+    draw_flags,
+    exit_on_user_error,
+    run_to_end,
+)
 from fbnet_pfld.dataset import held_out_loader, load_test_set, make_loader, search_split_of
 from fbnet_pfld.deploy import time_onnx_files
 from fbnet_pfld.distributed import Runtime
 from fbnet_pfld.engine import LAST, evaluate
 from fbnet_pfld.errors import SearchError
 from fbnet_pfld.exporting import export_landmark_model, parity_images
-from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.metrics import primary_nme
 from fbnet_pfld.pareto import plot_pareto, summary, write_csv
+from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sampling import matching_random_archs
 from fbnet_pfld.search import BUDGETED, path_batchnorm
 
@@ -51,7 +59,7 @@ def search_flags(args):
     return ["--data_root", args.data_root, "--lut", args.lut, "--epochs", str(args.warmup + args.search_epochs),
             "--warmup_epochs", str(args.warmup), "--batch_size", str(args.batch_size), "--loss", args.loss,
             "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu",
-            "--theta_lr", str(args.theta_lr),
+            "--theta_lr", str(args.theta_lr), *draw_flags(args),
             *(["--sandwich", "--inplace_distill", str(args.inplace_distill)] if args.sandwich else []),
             *(["--theta_only"] if args.search_weights == "frozen" else [])]
 
@@ -89,7 +97,7 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, see
     snapshot = out / "finetune" / (name if seed == args.seed else f"{name}_seed{seed}")
     flags = ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(args.finetune_epochs),
              "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
-             "--seed", str(seed), "--dev_id", "cpu", "--model", model]
+             "--seed", str(seed), "--dev_id", "cpu", "--model", model, *draw_flags(args)]
     if arch is not None:
         write_arch(snapshot / "arch.json", arch, search_space)
         flags += ["--arch", str(snapshot / "arch.json"), "--from_scratch"]
@@ -238,35 +246,29 @@ def parse_args(argv=None):
                         help="fine-tune nothing more (the warm-up and searches still finish): report the points "
                              "whose fine-tunes are finished, name the rest")
     parser.add_argument("--theta_lr", type=float, default=0.01, help="the searches' theta learning rate")
-    return parser.parse_args(argv)
+    add_draw_args(parser)
+    args = parser.parse_args(argv)
+    check_draw_args(parser, args)
+    return args
 
 
 # What every point of a sweep computes: a rerun that changes one of these would mix two sweeps in one report.
 SWEEP_FIXED = ("data_root", "lut", "mode", "search_weights", "sandwich", "bn_batches", "inplace_distill", "warmup",
-               "search_epochs", "finetune_epochs", "batch_size", "loss", "seed", "theta_lr")
+               "search_epochs", "finetune_epochs", "batch_size", "loss", "seed", "theta_lr", *DRAW_FLAGS)
 
 
-def remember_flags(args, out):
-    """Record the sweep's fixed flags in OUT/sweep.json on its first run; refuse a rerun that changes one
-    (points may be added: --ratios, --width_family, --randoms, ... choose which points, not what they are)."""
+def sweep_flags(args):
+    """The flags in SWEEP_FIXED, paths made absolute."""
     flags = {name: getattr(args, name) for name in SWEEP_FIXED}
     flags.update(data_root=str(Path(args.data_root).resolve()), lut=str(Path(args.lut).resolve()))
-    record = out / "sweep.json"
-    if not record.is_file():
-        write_json(flags, record)
-        return
-    saved = read_json(record, SearchError, "sweep record")
-    for name, value in flags.items():
-        if name in saved and saved[name] != value:
-            raise SearchError(f"{record}: this sweep ran with --{name} {saved[name]}, this run asks for {value}; its "
-                              "points would mix both (give another --out)")
+    return flags
 
 
 def run_sweep(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = LookupTable.load(args.lut)
-    remember_flags(args, out)
+    remember_flags(out / "sweep.json", sweep_flags(args), SearchError, "sweep")
     warm, points = plan_points(args, out, table)
     train_points(args, out, points, table.search_space)
     done = [finished(args, p) for p in points]

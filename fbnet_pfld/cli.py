@@ -77,6 +77,37 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
+DRAW_FLAGS = ("jitter", "source_weights", "epoch_size")
+
+
+def add_draw_args(parser):
+    """How training faces are drawn and cropped: flags the stages take and the experiment drivers (sweep,
+    length protocol) pass on to every training they run (``draw_flags``)."""
+    parser.add_argument("--jitter", help="a detector calibration (tools/calibrate_detector.py) whose spread the "
+                        "training crops take (default: crops.CropJitter's, wider than yuface's)")
+    parser.add_argument("--source_weights", help="draw training faces by collection or label source: "
+                        "'helen=3,ytf=1', 'label:human=12,label:*=1' (default: each face once an epoch)")
+    parser.add_argument("--epoch_size", type=int, help="faces drawn per epoch, so that an epoch is a fixed number "
+                        "of steps whatever the list's length (default: the training list's length)")
+
+
+def check_draw_args(parser, args):
+    """Refuse an epoch smaller than a batch, or source weights that do not parse, before anything trains."""
+    if args.epoch_size is not None and args.epoch_size < args.batch_size:
+        parser.error(f"--epoch_size must be at least --batch_size ({args.batch_size}), got {args.epoch_size}")
+    if args.source_weights:
+        try:
+            parse_source_weights(args.source_weights)
+        except ValueError as error:
+            parser.error(str(error))
+
+
+def draw_flags(args):
+    """The ``add_draw_args`` flags a driver was given, as a stage's command-line tokens."""
+    return [token for name in DRAW_FLAGS if getattr(args, name) is not None
+            for token in (f"--{name}", str(getattr(args, name)))]
+
+
 def add_common_args(parser, default_batch=128):
     """Flags both stages take, with the reference's names (--data_root, --snapshot, --dev_id, --resume)."""
     parser.resume_fills_flags = True
@@ -88,16 +119,11 @@ def add_common_args(parser, default_batch=128):
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch_size", type=int, default=default_batch)
     parser.add_argument("--loss", choices=list(LOSSES), default=DEFAULT_LOSS, help="training loss (losses.py)")
-    parser.add_argument("--jitter", help="a detector calibration (tools/calibrate_detector.py) whose spread the "
-                        "training crops take (default: crops.CropJitter's, wider than yuface's)")
+    add_draw_args(parser)
     parser.add_argument("--augment_scale", type=float, default=1.0, help="multiplies the training crops' shift, "
                         "scale and rotation spread")
     parser.add_argument("--occlusion", type=float, default=DEFAULT_OCCLUSION, help="probability of a random "
                         "rectangle hiding part of a training face")
-    parser.add_argument("--source_weights", help="draw training faces by collection, by file-name prefix: "
-                        "'helen=3,ytf=1' (default: each face once an epoch)")
-    parser.add_argument("--epoch_size", type=int, help="faces drawn per epoch, so that an epoch is a fixed number "
-                        "of steps whatever the list's length (default: the training list's length)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", default="", help="checkpoint_last.pth to continue exactly; flags not given "
@@ -117,19 +143,13 @@ def check_common_args(parser, args):
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.workers < 0 or (args.stop_after is not None and args.stop_after < 1):
         parser.error("--workers must be >= 0 and --stop_after >= 1")
-    if args.epoch_size is not None and args.epoch_size < args.batch_size:
-        parser.error(f"--epoch_size must be at least --batch_size ({args.batch_size}), got {args.epoch_size}")
+    check_draw_args(parser, args)
     for name in ("lr", "weight_decay", "augment_scale", "ema"):
         value = getattr(args, name)
         if value is not None and (not math.isfinite(value) or value < 0):
             parser.error(f"--{name} must be a finite number >= 0, got {value}")
     if args.ema >= 1 or not 0 <= args.occlusion <= 1 or args.lr_warmup < 0:
         parser.error("--ema must be below 1, --occlusion in [0, 1] and --lr_warmup >= 0")
-    if args.source_weights:
-        try:
-            parse_source_weights(args.source_weights)
-        except ValueError as error:
-            parser.error(str(error))
 
 
 def run_to_end(main, flags, folder, until):

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from fbnet_pfld.errors import TrainingError
+from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.utils import read_csv_rows
 
 BEST, LAST = "checkpoint_best.pth", "checkpoint_last.pth"
@@ -87,3 +88,17 @@ def claim_run_folder(out_dir, resume, overwrite, is_main=True):
     aside = out_dir.with_name(f"{out_dir.name}.old-{n}")
     out_dir.rename(aside)
     return aside
+
+
+def remember_flags(record, flags, error, what):
+    """An experiment's fixed flags (a dict, JSON-ready) are written to RECORD on its first run; a rerun that
+    changes one is refused with ``error`` (more points may be added; what each point is may not change)."""
+    record = Path(record)
+    if not record.is_file():
+        write_json(flags, record)
+        return
+    saved = read_json(record, error, f"{what} record")
+    for name, value in flags.items():
+        if name in saved and saved[name] != value:
+            raise error(f"{record}: this {what} ran with --{name} {saved[name]}, this run asks for {value}; its "
+                        "results would mix both (give another --out)")

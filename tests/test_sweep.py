@@ -140,7 +140,7 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
     table.save(tmp_path / "flops.json")
     args = ["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--out", str(tmp_path / "sweep"),
             "--budgets", "2", "--randoms", "1", "--warmup", "1", "--search_epochs", "1", "--finetune_epochs", "1",
-            "--batch_size", "8", "--workers", "0", "--runs", "20", "--baselines", "baseline"]
+            "--batch_size", "8", "--workers", "0", "--runs", "20", "--baselines", "baseline", "--epoch_size", "16"]
     points = sweep.run_sweep(sweep.parse_args(args))
     rows = list(csv.DictReader(open(tmp_path / "sweep/pareto.csv")))
     assert list(rows[0]) == pareto.FIELDS
@@ -157,6 +157,9 @@ def test_the_sweep_runs_end_to_end_on_generated_data(tmp_path, table):
     assert "Kendall tau" in (tmp_path / "sweep/summary.txt").read_text()
     searches = sorted((tmp_path / "sweep").glob("search_*/supernet/checkpoint_last.pth"))
     assert len(searches) == 2 and all(load_checkpoint(s)["args"]["mode"] == "absolute" for s in searches)
+    # The draw flags reach every training the sweep runs: the searches and each fine-tune.
+    trainings = searches + sorted((tmp_path / "sweep").glob("finetune/*/*/checkpoint_last.pth"))
+    assert len(trainings) == len(points) + 2 and {load_checkpoint(c)["args"]["epoch_size"] for c in trainings} == {16}
     # Resumable: a second call reads everything back instead of training again.
     again = sweep.run_sweep(sweep.parse_args(args))
     assert [p["nme_io"] for p in again] == [p["nme_io"] for p in points]

@@ -8,7 +8,7 @@ import retrain
 import supernet_train
 import sweep
 from fbnet_pfld import prepare
-from tools import benchmark, ranking, release, time_to_accuracy
+from tools import benchmark, length_protocol, ranking, release, time_to_accuracy
 from tools.hostile_fixtures import FAST, copied_run, face_with_pts, fine_tune, fresh, predict_with, search, write_text
 
 
@@ -27,6 +27,13 @@ def sweep_with(ctx, *flags):
     return sweep.main, ["--data_root", str(ctx["root"]), "--lut", str(ctx["lut"]), "--out", str(out), "--warmup", "1",
                         "--search_epochs", "1", "--finetune_epochs", "1", "--batch_size", "8", "--workers", "0",
                         "--runs", "5", "--randoms", "0", "--baselines", *flags]
+
+
+def protocol_with(ctx, *flags):
+    """The length protocol of one hand-designed network, with ``flags`` last (they win)."""
+    return length_protocol.main, ["--data_root", str(ctx["root"]), "--networks", "baseline", "--lengths", "1",
+                                  "--out", str(fresh(ctx, "cmd-protocol")), "--batch_size", "8", "--workers", "0",
+                                  *flags]
 
 
 def release_with(ctx, *flags):
@@ -102,6 +109,13 @@ CASES = {
     "sweep out is a file": (lambda c: (sweep.main, sweep_with(c)[1] + ["--out", str(text_file(c, "sweep_file"))]),
                             "sweep_file"),
     "sweep rerun with another loss": (lambda c: sweep_rerun(c, "--loss", "pfld"), "--loss"),
+    "sweep source_weights malformed": (lambda c: sweep_with(c, "--source_weights", "helen"), "--source_weights"),
+    # length protocol
+    "length protocol arch file missing": (lambda c: protocol_with(c, "--networks", "a=none.json"), "NAME=ARCH.json"),
+    "length protocol length zero": (lambda c: protocol_with(c, "--lengths", "0"), "--lengths"),
+    "length protocol threshold above 1": (lambda c: protocol_with(c, "--threshold", "2"), "--threshold"),
+    "length protocol record with a bad line": (lambda c: protocol_with(c, "--record", str(text_file(
+        c, "record.csv", "network,spec,epochs,seed,nme_io,nme_box,minutes\na,a,5,0,low,0.1,1\n"))), "record.csv:2"),
     # ranking
     "ranking pareto missing": (lambda c: (ranking.main, ["--pareto", str(fresh(c, "cmd-files") / "p.csv"),
                                                          f"a={c['supernet']}"]), "p.csv"),

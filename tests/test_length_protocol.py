@@ -1,0 +1,93 @@
+import math
+
+import pytest
+
+from fbnet_pfld.archfile import write_arch
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.protocol import add_row, length_agreement, read_record, report, shortest_faithful
+from fbnet_pfld.synthetic import make_synthetic_dataset
+from fbnet_pfld.table_builders import build_flops_table
+from tools import length_protocol
+
+
+def row(network, epochs, nme, seed=0):
+    return {"network": network, "spec": network, "epochs": epochs, "seed": seed, "nme_io": nme, "nme_box": nme,
+            "minutes": 1.0}
+
+
+def rows_of(nme_by_length):
+    return [row(f"n{k}", epochs, nme) for epochs, values in nme_by_length.items() for k, nme in enumerate(values)]
+
+
+def test_the_shortest_length_that_ranks_like_the_longest_is_chosen():
+    final = [0.05, 0.06, 0.07, 0.08, 0.09, 0.10]
+    rows = rows_of({5: [0.10, 0.09, 0.08, 0.07, 0.06, 0.05],   # reversed: tau -1
+                    15: [0.06, 0.05, 0.07, 0.08, 0.09, 0.10],  # one pair swapped: tau 13/15
+                    150: final})
+    agreement = length_agreement(rows, seed=0)
+    assert [(e, n) for e, _, n in agreement] == [(5, 6), (15, 6), (150, 6)]
+    assert agreement[0][1] == pytest.approx(-1) and agreement[1][1] == pytest.approx(13 / 15)
+    assert shortest_faithful(agreement, 0.8, 6) == 15
+    assert shortest_faithful(agreement, 0.9, 6) is None  # then the longest length is the protocol
+    assert shortest_faithful(agreement, 0.8, 7) is None  # too few networks for a verdict
+    text = report(rows, 0, 0.8, 6)
+    assert "15 epochs rank like 150" in text and "| -1.00 (6) | 0.87 (6) | 1.00 (6) |" in text
+
+
+def test_a_diverged_training_ranks_last_and_other_seeds_stay_apart():
+    rows = rows_of({5: [0.05, math.nan, 0.07], 50: [0.05, 0.09, 0.07]}) + [row("n0", 5, 0.5, seed=1)]
+    (_, tau, count), _ = length_agreement(rows, seed=0)
+    assert tau == pytest.approx(1.0) and count == 3
+    [(epochs, tau, count)] = length_agreement(rows, seed=1)  # seed 1 has one network: no ranking to compare
+    assert (epochs, count) == (5, 1) and math.isnan(tau)
+
+
+def test_the_record_is_rewritten_whole_and_bad_lines_are_named(tmp_path):
+    record = tmp_path / "record.csv"
+    add_row(record, row("a", 5, 0.07))
+    add_row(record, row("b", 5, 0.08))
+    add_row(record, row("a", 5, 0.06))  # the same training again replaces its row
+    assert [(r["network"], r["nme_io"]) for r in read_record(record)] == [("a", 0.06), ("b", 0.08)]
+    lines = record.read_text().splitlines()
+    record.write_text("\n".join(lines[:2] + [lines[2].replace("0.08", "eight")]) + "\n")
+    with pytest.raises(DataError, match=r"record.csv:3: expected numbers"):
+        read_record(record)
+    record.write_text("network,epochs\n")
+    with pytest.raises(DataError, match=r"record.csv:1: expected the header"):
+        read_record(record)
+
+
+def test_the_protocol_trains_each_length_once_and_continues_from_its_record(tmp_path, capsys):
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=24, test=8, seed=7)
+    table = LookupTable(build_flops_table(68))
+    write_arch(tmp_path / "cheap.json", table.cheapest_arch(), table.search_space)
+    args = ["--data_root", str(root), "--networks", f"cheap={tmp_path / 'cheap.json'}", "baseline",
+            "--lengths", "2", "1", "--out", str(tmp_path / "runs"), "--batch_size", "8", "--workers", "0",
+            "--epoch_size", "16", "--min_networks", "2"]
+    rows = length_protocol.run_protocol(length_protocol.parse_args(args))
+    assert sorted((r["network"], r["epochs"]) for r in rows) == [("baseline", 1), ("baseline", 2), ("cheap", 1),
+                                                                 ("cheap", 2)]
+    assert all(0 < r["nme_io"] < 10 and r["minutes"] > 0 for r in rows)
+    record = tmp_path / "runs/length_protocol.csv"
+    assert "Kendall tau against the longest" in record.with_suffix(".md").read_text()
+    assert record.with_suffix(".png").stat().st_size > 5_000
+    # On a machine without the runs folder, the record alone says what is done: nothing trains again.
+    for folder in (tmp_path / "runs").glob("*_epochs"):
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        folder.rmdir()
+    again = length_protocol.run_protocol(length_protocol.parse_args(args))
+    assert again == rows and not list((tmp_path / "runs").glob("*_epochs"))
+    with pytest.raises(SystemExit, match="length_protocol.json: this length protocol ran with --epoch_size 16"):
+        length_protocol.main(args[:-4] + ["--epoch_size", "24", "--min_networks", "2"])
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("networks, message", [(["nothing=missing.json"], "expected NAME=ARCH.json"),
+                                               (["pfld_lite", "pfld_lite"], "two networks share a name"),
+                                               (["resnet9000"], "resnet9000")])
+def test_a_bad_network_is_one_line(tmp_path, networks, message):
+    with pytest.raises(SystemExit, match=message):
+        length_protocol.main(["--data_root", str(tmp_path), "--networks", *networks, "--lengths", "1",
+                              "--out", str(tmp_path / "runs")])
