@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.pareto import kendall_tau
-from fbnet_pfld.writes import write_text
+from fbnet_pfld.writes import exclusive, write_text
 
 FIELDS = ["network", "spec", "epochs", "seed", "nme_io", "nme_box", "minutes"]
 NUMBERS = {"epochs": int, "seed": int, "nme_io": float, "nme_box": float, "minutes": float}
@@ -44,9 +44,15 @@ def _parsed(row, path, line):
 
 
 def add_row(path, row):
-    """Add (or replace: same network, length and seed) one row; the file is written whole."""
+    """Add (or replace: same network, length and seed) one row; the file is written whole, by one process at
+    a time (two jobs may share a record)."""
     key = (row["network"], row["epochs"], row["seed"])
-    rows = [r for r in read_record(path) if (r["network"], r["epochs"], r["seed"]) != key] + [row]
+    with exclusive(path):
+        rows = [r for r in read_record(path) if (r["network"], r["epochs"], r["seed"]) != key] + [row]
+        _write_record(path, rows)
+
+
+def _write_record(path, rows):
     rows.sort(key=lambda r: (r["epochs"], r["seed"], r["network"]))
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, FIELDS)

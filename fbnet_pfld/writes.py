@@ -12,6 +12,11 @@ import cv2
 
 from fbnet_pfld.errors import UserError, WriteError
 
+try:
+    import fcntl
+except ImportError:
+    fcntl = None
+
 
 def temp_beside(path):
     """A temporary name beside ``path`` with its suffix (writers such as OpenCV choose the format by it)."""
@@ -96,3 +101,20 @@ def staged_folder(out):
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextmanager
+def exclusive(path):
+    """``with exclusive(PATH):`` one process at a time reads, changes and rewrites PATH (a record that two
+    jobs add rows to): a blocking lock on ``.NAME.lock`` beside it. Without advisory locks (Windows), none."""
+    path = Path(path)
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

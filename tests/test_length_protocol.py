@@ -91,3 +91,22 @@ def test_a_bad_network_is_one_line(tmp_path, networks, message):
     with pytest.raises(SystemExit, match=message):
         length_protocol.main(["--data_root", str(tmp_path), "--networks", *networks, "--lengths", "1",
                               "--out", str(tmp_path / "runs")])
+
+
+def add_rows(record, prefix, count):
+    for k in range(count):
+        add_row(record, row(f"{prefix}{k}", 5, 0.05 + k / 1000))
+
+
+def test_two_jobs_adding_rows_to_one_record_lose_none(tmp_path):
+    import multiprocessing
+
+    record = tmp_path / "record.csv"
+    context = multiprocessing.get_context("fork")
+    jobs = [context.Process(target=add_rows, args=(record, prefix, 40)) for prefix in ("a", "b")]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=120)
+    assert [job.exitcode for job in jobs] == [0, 0]
+    assert len(read_record(record)) == 80
