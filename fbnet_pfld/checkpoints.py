@@ -8,14 +8,14 @@ atomically and read with ``torch.load(weights_only=True)``: a downloaded checkpo
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import torch
 
-from fbnet_pfld.errors import CheckpointError
+from fbnet_pfld.errors import CheckpointError, WriteError
 from fbnet_pfld.models import Supernet, auxiliary_net_for, build_landmark_network
 from fbnet_pfld.space import search_space_from_list
+from fbnet_pfld.writes import replacing
 
 # Keys a checkpoint needs to be resumed, per kind; the slim (released) copy keeps only what describes
 # the weights. A landmark checkpoint names its network in "model_type".
@@ -60,40 +60,18 @@ def tensor_checksum(state):
 
 
 def save_checkpoint(state, path):
-    """Write atomically (a temp file in the same folder, fsync, rename over the target) with a checksum of
-    its tensors, readable by all like every other output (0644 under the usual umask).
-
-    A run killed mid-save, or a full disk, leaves the previous checkpoint untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically (writes.replacing: a temp file beside it, flushed to disk, renamed over the target)
+    with a checksum of its tensors. A run killed mid-save, or a full disk, leaves the previous checkpoint
+    untouched, and the error names the file."""
     state = {**state, CHECKSUM_KEY: tensor_checksum(state)}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
+        with replacing(path) as temp, open(temp, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as error:  # torch's zip writer reports a full disk as RuntimeError
-        Path(tmp).unlink(missing_ok=True)
-        detail = getattr(error, "strerror", None) or "the disk is full or the file too large"
-        raise CheckpointError(f"{path}: cannot write the checkpoint ({detail}); the previous one, if any, is "
-                              "intact") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def remove_stale_temps(folder):
-    """Delete ``*.pth.*.tmp`` left by a run killed inside a save; returns the names removed."""
-    removed = []
-    for tmp in Path(folder).glob("*.pth.*.tmp"):
-        tmp.unlink(missing_ok=True)
-        removed.append(tmp.name)
-    return removed
+    except RuntimeError:  # torch's zip writer reports a full disk as RuntimeError
+        raise WriteError(f"{path}: cannot write (the disk is full or the file too large); the previous file, "
+                         "if any, is as it was") from None
 
 
 def load_checkpoint(path, required=()):

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
-from fbnet_pfld.checkpoints import RESUME_KEYS, load_checkpoint, remove_stale_temps, save_checkpoint
+from fbnet_pfld.checkpoints import RESUME_KEYS, load_checkpoint, save_checkpoint
 from fbnet_pfld.errors import CheckpointError, TrainingError
 from fbnet_pfld.fastpath import EAGER
 from fbnet_pfld.losses import distillation_loss
@@ -19,6 +19,7 @@ from fbnet_pfld.metrics import format_metrics, landmark_metrics, primary_nme
 from fbnet_pfld.runfolder import BEST, LAST
 from fbnet_pfld.seeding import rng_state, seed_stochastic_parts
 from fbnet_pfld.utils import CSVLog, PlotCadence, plot_curves, read_csv_rows
+from fbnet_pfld.writes import remove_stale_temps
 
 
 def progress(iterable, runtime, desc):

@@ -4,6 +4,7 @@ not happen. Also here: an output that is one of the inputs is refused, and a fol
 swapped in whole."""
 
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,9 @@ try:
     import fcntl
 except ImportError:
     fcntl = None
+
+
+TEMP_NAME = re.compile(r"\..+\.\d+\.tmp(\.[^.]*)?")  # what temp_beside names: .NAME.PID.tmp.SUFFIX
 
 
 def temp_beside(path):
@@ -45,6 +49,20 @@ def replacing(path):
         raise WriteError(f"{path}: cannot write ({detail}); the previous file, if any, is as it was") from None
     finally:
         temp.unlink(missing_ok=True)
+
+
+def stale_temps(folder):
+    """The temporary files in FOLDER that a process killed while writing left behind."""
+    return sorted(p for p in Path(folder).glob(".*.tmp*") if TEMP_NAME.fullmatch(p.name))
+
+
+def remove_stale_temps(folder):
+    """Delete them (a run folder, when a training starts in it); returns the names removed."""
+    removed = []
+    for temp in stale_temps(folder):
+        temp.unlink(missing_ok=True)
+        removed.append(temp.name)
+    return removed
 
 
 def write_text(path, text):

@@ -14,6 +14,7 @@ import predict
 import retrain
 from fbnet_pfld import engine
 from fbnet_pfld.checkpoints import load_checkpoint, save_checkpoint
+from fbnet_pfld.writes import stale_temps
 from tools.hostile_cases import CASES, WORKS
 from tools.hostile_fixtures import FAST, make_context
 from tools.hostile_input import judge
@@ -85,10 +86,11 @@ def test_a_kill_between_the_two_saves_keeps_the_best(ctx, tmp_path, monkeypatch)
 def test_a_stale_temp_file_is_removed_on_start(ctx, tmp_path):
     folder = tmp_path / "subnet"
     folder.mkdir(parents=True)
-    (folder / "checkpoint_last.pth.abc123.tmp").write_bytes(b"x" * 1000)
+    (folder / ".checkpoint_last.12345.tmp.pth").write_bytes(b"x" * 1000)  # a save killed half way
+    (folder / ".log.12345.tmp.csv").write_text("epoch\n")
     retrain.main(["--data_root", str(ctx["root"]), "--supernet", str(ctx["supernet"]), "--snapshot", str(tmp_path),
                   "--epochs", "1", *FAST])
-    assert not list(folder.glob("*.tmp"))
+    assert not stale_temps(folder) and (folder / engine.LAST).is_file()
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(ctx, tmp_path, monkeypatch):
@@ -108,7 +110,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(ctx, tmp_pa
     with pytest.raises(SystemExit, match="loss became"):
         retrain.main(flags + ["--resume", str(tmp_path / "subnet" / engine.LAST)])
     assert (tmp_path / "subnet" / engine.LAST).read_bytes() == good
-    assert not list((tmp_path / "subnet").glob("*.tmp"))
+    assert not stale_temps(tmp_path / "subnet")
 
 
 def test_predict_names_never_collide(ctx, tmp_path):

@@ -146,7 +146,7 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     training = (out / "training.md").read_text().splitlines()
     assert [row.split(" | ")[:2] for row in training[2:] if row.startswith("|")] == [
         ["| search (NME on the held-out architecture split of TRAIN)", "2"],
-        ["| fine-tune subnet from the supernet", "1"]]
+        [f"| fine-tune subnet from the supernet on {root.name}", "1"]]
 
 
 def test_a_checkpoint_never_chooses_what_the_release_copies(searched, tmp_path):

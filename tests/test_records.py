@@ -80,7 +80,8 @@ def test_a_full_disk_during_a_save_names_the_file_and_keeps_the_old_one(tmp_path
     import torch
 
     from fbnet_pfld import checkpoints
-    from fbnet_pfld.errors import CheckpointError
+    from fbnet_pfld.errors import WriteError
+    from fbnet_pfld.writes import stale_temps
 
     path = tmp_path / "checkpoint_last.pth"
     checkpoints.save_checkpoint({"epoch": 1, "w": torch.ones(2)}, path)
@@ -90,10 +91,10 @@ def test_a_full_disk_during_a_save_names_the_file_and_keeps_the_old_one(tmp_path
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoints.torch, "save", no_space)
-    with pytest.raises(CheckpointError, match="checkpoint_last.pth: cannot write the checkpoint \\(No space"):
+    with pytest.raises(WriteError, match="checkpoint_last.pth: cannot write \\(No space"):
         checkpoints.save_checkpoint({"epoch": 2}, path)
     monkeypatch.undo()
-    assert checkpoints.load_checkpoint(path)["epoch"] == 1 and not list(tmp_path.glob("*.tmp"))
+    assert checkpoints.load_checkpoint(path)["epoch"] == 1 and not stale_temps(tmp_path)
 
 
 def _umask():

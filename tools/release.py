@@ -98,11 +98,16 @@ def release_model(folder, out, name, images):
 
 
 def how_trained(state, name):
-    """The training table's row name: a fine-tune from the supernet's weights, or training from scratch."""
+    """The training table's row name, from the checkpoint's own flags: a fine-tune from the supernet's weights
+    or training from scratch, the data root's folder and the source weights it drew by."""
     args = state.get("args") or {}
-    if args.get("supernet") and not args.get("from_scratch"):
-        return f"fine-tune {name} from the supernet"
-    return f"train {name} from scratch"
+    how = f"fine-tune {name} from the supernet" if args.get("supernet") and not args.get("from_scratch") \
+        else f"train {name} from scratch"
+    if args.get("data_root"):
+        how += f" on {Path(str(args['data_root'])).name}"
+        if args.get("source_weights"):
+            how += f", drawn by {args['source_weights']}"
+    return " ".join(how.replace("|", "/").split())  # one table cell, whatever a checkpoint's flags hold
 
 
 def model_folder(run_dir, item):
