@@ -45,6 +45,7 @@ from fbnet_pfld.pareto import plot_pareto, summary, write_csv
 from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sampling import matching_random_archs
 from fbnet_pfld.search import BUDGETED, path_batchnorm
+from fbnet_pfld.writes import write_text
 
 BN_BATCHES = 16  # training batches that re-estimate a path's BatchNorm statistics before its one-shot NME
 
@@ -279,7 +280,7 @@ def run_sweep(args):
     plot_pareto(points, out / "pareto.png", f"{args.data_root}, table {Path(args.lut).name}, "
                 f"{args.finetune_epochs} epochs each from scratch")
     text = summary(points) + "".join(f"\nnot trained yet (left out): {describe_point(p)}" for p in missing)
-    (out / "summary.txt").write_text(text + "\n")
+    write_text(out / "summary.txt", text + "\n")
     print(text)
     return points
 

@@ -13,9 +13,7 @@ detector gives.
 
 import functools
 import importlib.util
-import json
 import math
-from pathlib import Path
 from typing import NamedTuple
 
 import cv2
@@ -23,7 +21,7 @@ import numpy as np
 
 from fbnet_pfld.crops import CropJitter, landmark_box
 from fbnet_pfld.errors import DataError
-from fbnet_pfld.jsonfile import read_json
+from fbnet_pfld.jsonfile import read_json, write_json
 
 MAX_SIDE = 640  # detect on a copy whose longer side is at most this
 
@@ -92,7 +90,7 @@ class Calibration(NamedTuple):
     def save(self, path):
         data = self._asdict()
         data["jitter"] = self.jitter._asdict()
-        Path(path).write_text(json.dumps(data, indent=1) + "\n")
+        write_json(data, path)
 
     @classmethod
     def load(cls, path):

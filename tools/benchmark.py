@@ -15,7 +15,6 @@ installed (pip install dlib-bin), also the NME on the faces dlib's HOG detector 
 Prints a Markdown table and writes OUT.md and OUT.json.
 """
 
-import json
 import os
 import platform
 import tempfile
@@ -34,10 +33,12 @@ from fbnet_pfld.deploy import MnnSession, OrtSession, mnn_module, random_feeds, 
 from fbnet_pfld.detector import hog_available, hog_faces
 from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import export_landmark_model, parity_images
+from fbnet_pfld.jsonfile import write_json
 from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, open_model
 from fbnet_pfld.machine import cpu_model
 from fbnet_pfld.metrics import landmark_metrics, normalised_errors
 from fbnet_pfld.models import count_macs, count_parameters
+from fbnet_pfld.writes import write_text
 
 
 def parse_model_arg(text):
@@ -287,10 +288,10 @@ def publish(table, result, out=None):
     print(table)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out + ".md").write_text(table + "\n")
-        Path(out + ".json").write_text(json.dumps(result, indent=1) + "\n")
+        write_text(out + ".md", table + "\n")
+        write_json(result, out + ".json")
         if isinstance(result, dict) and result.get("rows") and "ort_1thread_ms" in result["rows"][0]:
-            Path(out + ".headline.md").write_text(headline(result) + "\n")
+            write_text(out + ".headline.md", headline(result) + "\n")
 
 
 def run(args):

@@ -14,6 +14,7 @@ from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.dataset import data_paths
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.sources import source_of
+from fbnet_pfld.writes import write_text
 
 
 def in_dev(name, fraction, seed):
@@ -40,8 +41,8 @@ def split(data, collection, fraction, seed, out):
     link = out / "train_data" / "imgs"
     if not link.exists():
         os.symlink(Path(data).resolve() / "train_data" / "imgs", link)
-    (out / "train_data" / "list.txt").write_text("".join(f"{line}\n" for line in lines if line not in held))
-    (out / "test_data" / "list.txt").write_text("".join(f"{line}\n" for line in dev))
+    write_text(out / "train_data" / "list.txt", "".join(f"{line}\n" for line in lines if line not in held))
+    write_text(out / "test_data" / "list.txt", "".join(f"{line}\n" for line in dev))
     return len(lines) - len(dev), len(dev)
 
 

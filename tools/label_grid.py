@@ -17,6 +17,7 @@ from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.prepare import read_pts
 from fbnet_pfld.sources import source_of
+from fbnet_pfld.writes import write_text
 
 PERIODS = np.linspace(1.6, 12.0, 521)  # pixels
 
@@ -70,7 +71,7 @@ def main(argv=None):
     print(table)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).with_suffix(".md").write_text(table + "\n")
+        write_text(Path(args.out).with_suffix(".md"), table + "\n")
 
 
 if __name__ == "__main__":

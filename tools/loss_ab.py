@@ -6,14 +6,15 @@ continues from its checkpoint_last.pth.
     python -m tools.loss_ab --data_root data/faces68 --epochs 20 --out runs/loss_ab
 """
 
-import json
 from pathlib import Path
 
 import retrain
 from fbnet_pfld.archfile import write_arch
 from fbnet_pfld.cli import Parser, run_to_end
+from fbnet_pfld.jsonfile import write_json
 from fbnet_pfld.losses import LOSSES
 from fbnet_pfld.utils import training_summary
+from fbnet_pfld.writes import write_text
 
 SUBNET_ARCH = "gh_k3,gh_k3,gh_k5,gh_k5,gh_k5"  # the architecture released before this A/B
 
@@ -73,8 +74,8 @@ def main(argv=None):
         for loss in args.losses:
             results.append(summarise(run_arm(args, model, loss), model, loss))
             table = markdown(results)
-            Path(args.out, "loss_ab.md").write_text(table + "\n")
-            Path(args.out, "loss_ab.json").write_text(json.dumps(results, indent=1) + "\n")
+            write_text(Path(args.out, "loss_ab.md"), table + "\n")
+            write_json(results, Path(args.out, "loss_ab.json"))
     print(table)
 
 

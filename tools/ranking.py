@@ -24,6 +24,7 @@ from fbnet_pfld.errors import DataError
 from fbnet_pfld.pareto import kendall_tau
 from fbnet_pfld.search import path_batchnorm
 from fbnet_pfld.utils import read_csv_rows
+from fbnet_pfld.writes import write_text
 from sweep import BN_BATCHES, supernet_nme
 
 SPLITS = ("held-out split of TRAIN", "test")
@@ -151,7 +152,7 @@ def run(args):
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "ranking.md").write_text(text)
+        write_text(out / "ranking.md", text)
         write_table(archs, results, out / "ranking.csv")
         plot(archs, results, out / "ranking.png")
     return results

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.writes import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 START = re.compile(r"^<!-- from (\S+) -->$")
@@ -77,7 +78,7 @@ def run(args):
             print(f"{readme}: line {line}: {'stale' if args.check else 'rewritten'} block from {source}")
         any_stale |= bool(stale)
         if not args.check:
-            Path(readme).write_text(text)
+            write_text(readme, text)
     return 1 if args.check and any_stale else 0
 
 

@@ -26,7 +26,7 @@ from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import export_landmark_model, export_mnn, parity_images
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.utils import plot_curves, read_csv_rows, training_summary
-from fbnet_pfld.writes import staged_folder
+from fbnet_pfld.writes import staged_folder, write_text
 from sweep import warmup_folder
 
 
@@ -170,7 +170,7 @@ def build(args, out):
         fine_tunes.append((name, folder / "log.csv", how_trained(state, name)))
     runs = searches + [(row, log) for _, log, row in fine_tunes]
     if runs:
-        (out / "training.md").write_text(training_table(runs))
+        write_text(out / "training.md", training_table(runs))
     if fine_tunes:
         plot_curves(nme_by_epoch([(n, log) for n, log, _ in fine_tunes]),
                     {"NME io on the test faces (%), log scale": [n for n, _, _ in fine_tunes]},

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fbnet_pfld.cli import Parser, run_to_end
 from fbnet_pfld.utils import read_csv_rows
+from fbnet_pfld.writes import write_text
 
 CHUNK_EPOCHS = 5
 
@@ -100,7 +101,7 @@ def write_report(rows, out):
         writer.writerows(rows)
     lines = ["| " + " | ".join(fields) + " |", "|" + "---|" * len(fields)]
     lines += ["| " + " | ".join(str(row[k]) for k in fields) + " |" for row in rows]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
     return "\n".join(lines)
 
 

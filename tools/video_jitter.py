@@ -32,6 +32,7 @@ from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, Landmarker
 from fbnet_pfld.prepare import read_pts_folder
 from fbnet_pfld.smoothing import DEFAULT, OneEuroFilter, OneEuroParams, smooth_series
 from fbnet_pfld.tracking import Lookahead, Tracker
+from fbnet_pfld.writes import write_text
 
 KINDS = {"moving": 60, "still": 40, "step": 30, "mouth": 30}  # frames per clip
 LAGGED = ("step", "mouth")  # the kinds whose lag is measured
@@ -111,10 +112,12 @@ def predict_frame_cost(face, landmarker, params, frames=150, rounds=3):
 _WORKER = {}
 
 
-def start_worker(model, calibration, dlib):
-    """A process's own landmarker (and dlib follower), one thread each: the faces are shared among processes."""
+def start_worker(model, calibration, dlib, landmarker=None):
+    """A process's own landmarker (``landmarker`` when the caller has one) and dlib follower, one thread each:
+    the faces are shared among processes."""
     cv2.setNumThreads(1)
-    _WORKER.update(landmarker=Landmarker(model, calibration=calibration), dlib=DlibFollower() if dlib else None)
+    _WORKER.update(landmarker=landmarker or Landmarker(model, calibration=calibration),
+                   dlib=DlibFollower() if dlib else None)
 
 
 def face_records(index, face, with_dlib):
@@ -133,9 +136,10 @@ def face_records(index, face, with_dlib):
     return records, clock
 
 
-def record_clips(faces, model, dlib_faces=0, clock=None, workers=1):
+def record_clips(faces, model, dlib_faces=0, clock=None, workers=1, landmarker=None):
     """Per face and clip kind: truth, raw tracked points and ids (and dlib's points on the first faces), from
-    ``workers`` processes (each clip is seeded by its face's index: the same records whatever the count)."""
+    ``workers`` processes (each clip is seeded by its face's index: the same records whatever the count); one
+    worker uses ``landmarker`` when given (the model loaded once)."""
     from fbnet_pfld.detector import hog_available
 
     use_dlib = bool(dlib_faces) and hog_available()
@@ -147,7 +151,7 @@ def record_clips(faces, model, dlib_faces=0, clock=None, workers=1):
                 workers, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker, initargs=setup))
             results = pool.map(face_records, *jobs)
         else:
-            start_worker(*setup)
+            start_worker(*setup, landmarker)
             results = map(face_records, *jobs)
         records = []
         for face_entries, steps in tqdm(results, total=len(faces), desc="clips", unit="face"):
@@ -261,7 +265,7 @@ def main(argv=None):
     faces = exit_on_user_error(read_pts_folder, args.folder)[:args.faces]
     landmarker = exit_on_user_error(Landmarker, args.model, calibration=DEFAULT_CALIBRATION)
     clock = []
-    records = record_clips(faces, args.model, args.dlib, clock, args.workers)
+    records = record_clips(faces, args.model, args.dlib, clock, args.workers, landmarker)
     params = exit_on_user_error(choose, records) if args.choose else DEFAULT
     seconds, share = filter_cost(records, params, clock)
     frame = predict_frame_cost(faces[0], landmarker, params)
@@ -275,8 +279,7 @@ def main(argv=None):
         print(f"chosen: min_cutoff {params.min_cutoff:g}, beta {params.beta:g}, lookahead {params.lookahead} (on "
               f"{len(faces)} faces' clips)")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).with_suffix(".md").write_text(text + "\n")
+        write_text(Path(args.out).with_suffix(".md"), text + "\n")
         plot_corner(records, params, Path(args.out).with_suffix(".png"))
 
 
