@@ -5,13 +5,15 @@ write pareto.csv and pareto.png. Also the one-shot ranking check (Kendall tau).
     python sweep.py --data_root data/faces68 --lut data/lut_x86_ort.json --budgets 3 --out runs/sweep
     python sweep.py --lut data/lut_whole.json --ratios 0.12 0.25 0.5 0.8 1.2 --width_family 0.3 0.5 0.75 1 \
         --reseed 2 --out runs/pareto     # budgets as ratios to pfld_lite; pfld_lite's width family beside
+    python sweep.py ... --record results/my_sweep   # searches and finished trainings kept, to commit as it runs
 
 Protocol (the same for every point): the supernet's warm-up (weights only, theta untouched) is run
 once and shared by every budget, which resumes it with ``--target_latency T`` and tunes theta alone
 (``--search_weights frozen``: one supernet, trained once, searched at every budget); every architecture,
 searched or random, is then trained from scratch with the same recipe, seed and epochs; NME is that
 of the last epoch (nothing is selected on the test split); latency is onnxruntime, 1 thread, batch 1,
-the median of interleaved calls of all models in one run. Resumable: finished steps are read back.
+the median of interleaved calls of all models in one run. Resumable: finished steps are read back, from
+OUT or, with --record, from the record (on a machine that never held OUT).
 """
 
 import hashlib
@@ -45,6 +47,7 @@ from fbnet_pfld.pareto import plot_pareto, summary, write_csv
 from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sampling import matching_random_archs
 from fbnet_pfld.search import BUDGETED, path_batchnorm
+from fbnet_pfld.sweep_record import SweepRecord
 from fbnet_pfld.writes import write_text
 
 BN_BATCHES = 16  # training batches that re-estimate a path's BatchNorm statistics before its one-shot NME
@@ -128,12 +131,17 @@ def sweep_targets(args, table):
     return args.targets or budgets_between(table, args.budgets)
 
 
-def plan_points(args, out, table):
-    """Search every budget (after the shared warm-up); returns the warm-up checkpoint and the points."""
-    warm = warm_up(args, out)
+def plan_points(args, out, table, record=None):
+    """Search every budget not in the record (after the shared warm-up, run only when a search needs it);
+    returns the warm-up checkpoint's path and the points."""
+    warm = warmup_folder(out) / LAST
     points = []
     for k, target in enumerate(sweep_targets(args, table)):
-        arch = search_budget(args, out, warm, target)
+        arch = record.searched(target) if record else None
+        if arch is None:
+            arch = search_budget(args, out, warm_up(args, out), target)
+            if record:
+                record.add_search(target, arch)
         searched = {"kind": "searched", "arch": arch, "target_ms": target, "seed": args.seed,
                     "search": out / f"search_{target:g}" / "supernet" / LAST}
         points.append(searched)
@@ -157,17 +165,29 @@ def training_order(points, first_seed):
     return sorted(points, key=lambda p: (p["seed"] != first_seed, TRAINING_ORDER.index(p["kind"])))
 
 
-def train_points(args, out, points, search_space):
+def train_points(args, out, points, search_space, record=None):
+    """Fine-tune every point not in the record; each one finished is recorded at once (its ONNX and row)."""
     for point in training_order(points, args.seed):
+        row = record.finished(point, args.finetune_epochs) if record else None
+        if row is not None:
+            point.update(recorded=row, onnx=record.onnx_path(row))
+            continue
         if "model" in point:
             point["checkpoint"] = fine_tune(args, out, point["model"], model=point["model"], seed=point["seed"])
         else:
             point["checkpoint"] = fine_tune(args, out, arch_folder_name(point["arch"]), point["arch"],
                                             search_space=search_space, seed=point["seed"])
+        if record and finished(args, point):
+            model, state = load_landmark_model(point["checkpoint"])
+            point["onnx"] = export_landmark_model(model, record.onnx_target(point), parity_images(args.data_root))[
+                "output"]
+            point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1)
 
 
 def finished(args, point):
     """Whether a point's fine-tune has run all its epochs (a sweep stopped part way reports only those)."""
+    if "recorded" in point:
+        return True
     last = Path(point["checkpoint"])
     return last.is_file() and load_checkpoint(last)["epoch"] + 1 >= args.finetune_epochs
 
@@ -182,23 +202,35 @@ def measure_points(args, out, table, points, warm):
     """Latency (interleaved, one run), last-epoch NME, the supernet's own NME of each point and how probable
     its budget's search found it."""
     images = parity_images(args.data_root)
-    paths = []
     for k, point in enumerate(points):
+        if "recorded" in point:
+            row = point["recorded"]
+            point.update(nme_io=row["nme_io"], nme_box=row["nme_box"], epochs=row["epochs"])
+            continue
         model, state = load_landmark_model(point["checkpoint"])
-        paths.append(export_landmark_model(model, out / "onnx" / f"point{k}.onnx", images)["output"])
+        point["onnx"] = export_landmark_model(model, out / "onnx" / f"point{k}.onnx", images)["output"]
         point.update(nme_io=state["metrics"].get("nme_io", float("nan")), nme_box=state["metrics"]["nme_box"],
                      epochs=state["epoch"] + 1)
-    for point, stats in zip(points, time_onnx_files(paths, "onnxruntime", 1, args.runs)):
+    for point, stats in zip(points, time_onnx_files([p["onnx"] for p in points], "onnxruntime", 1, args.runs)):
         point["measured_ms"] = stats["median"]
+    for point in points:
+        if "arch" in point:
+            point["predicted_ms"] = table.predict(point["arch"])
+    if Path(warm).is_file():  # the one-shot ranking needs the warm-up's supernet (a record alone has none)
+        one_shot_estimates(args, points, warm)
+
+
+def one_shot_estimates(args, points, warm):
+    """Each architecture's NME with the warm-up supernet's weights, and how probable its budget's search (when
+    its checkpoint is here) found it."""
     supernet, _, state = load_supernet(warm)
     loader = make_loader(load_test_set(args.data_root), batch_size=64, workers=0)
     train, weight_idx, _ = search_split_of(args.data_root, state)
     calibration = held_out_loader(train, weight_idx, workers=0, shuffle=True)
-    for point in points:
-        if "arch" in point:
-            point["predicted_ms"] = table.predict(point["arch"])
-            with path_batchnorm(supernet, point["arch"], calibration, args.bn_batches):
-                point["supernet_nme_io"] = supernet_nme(supernet, point["arch"], loader)
+    for point in (p for p in points if "arch" in p):
+        with path_batchnorm(supernet, point["arch"], calibration, args.bn_batches):
+            point["supernet_nme_io"] = supernet_nme(supernet, point["arch"], loader)
+        if Path(point["search"]).is_file():
             point["theta_log_prob"] = arch_log_probability(load_supernet(point["search"])[0], point["arch"])
 
 
@@ -247,6 +279,9 @@ def parse_args(argv=None):
                         help="fine-tune nothing more (the warm-up and searches still finish): report the points "
                              "whose fine-tunes are finished, name the rest")
     parser.add_argument("--theta_lr", type=float, default=0.01, help="the searches' theta learning rate")
+    parser.add_argument("--record", help="a folder keeping the searched architectures and each finished "
+                        "training's row and ONNX file, to commit as it grows: the sweep continues from it on "
+                        "another machine (fbnet_pfld/sweep_record.py)")
     add_draw_args(parser)
     args = parser.parse_args(argv)
     check_draw_args(parser, args)
@@ -270,8 +305,12 @@ def run_sweep(args):
     out.mkdir(parents=True, exist_ok=True)
     table = LookupTable.load(args.lut)
     remember_flags(out / "sweep.json", sweep_flags(args), SearchError, "sweep")
-    warm, points = plan_points(args, out, table)
-    train_points(args, out, points, table.search_space)
+    record = SweepRecord(args.record) if args.record else None
+    if record:
+        remember_flags(record.folder / "sweep.json", sweep_flags(args), SearchError, "sweep")
+        record.rows()  # a broken record is named before anything trains
+    warm, points = plan_points(args, out, table, record)
+    train_points(args, out, points, table.search_space, record)
     done = [finished(args, p) for p in points]
     missing = [p for p, d in zip(points, done) if not d]
     points = [p for p, d in zip(points, done) if d]

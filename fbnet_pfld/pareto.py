@@ -139,10 +139,13 @@ def summary(points):
                          f"{best['nme_io'] / reference['nme_io']:.3f}x pfld_lite's at "
                          f"{best['measured_ms'] / reference['measured_ms']:.3f}x its latency")
     subnets = [p for p in points if "arch" in p and p["seed"] == min(q["seed"] for q in points)]
-    fine = [p["nme_io"] for p in subnets]
     for name, key, sign in (("the supernet's inherited NME", "supernet_nme_io", 1),
                             ("theta's probability", "theta_log_prob", -1)):
-        tau = kendall_tau([sign * p[key] for p in subnets], fine)
+        known = [p for p in subnets if p.get(key) is not None]
+        if len(known) < len(subnets) or not known:  # a sweep continued from its record alone has no supernets
+            lines.append(f"one-shot ranking by {name}: not measured (the sweep's supernets are not all here)")
+            continue
+        tau = kendall_tau([sign * p[key] for p in known], [p["nme_io"] for p in known])
         lines.append(f"one-shot ranking: Kendall tau {tau:.3f} between {name} and the fine-tuned NME "
-                     f"over {len(subnets)} architectures")
+                     f"over {len(known)} architectures")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from fbnet_pfld.errors import SearchError
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.models import Supernet
 from fbnet_pfld.search import SearchObjective, most_probable_within
+from fbnet_pfld.sweep_record import network_of
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from fbnet_pfld.table_builders import build_flops_table
 from supernet_train import main as search_main
@@ -267,3 +268,27 @@ def test_a_warm_up_resumed_into_a_search_takes_the_searchs_theta_settings(tmp_pa
     assert state["args"]["min_budget_use"] == 0.9
     arch = json.loads((tmp_path / "supernet/arch.json").read_text())
     assert arch["predicted_cost"] >= 0.9 * table.max_latency()
+
+
+def test_a_sweep_continues_from_its_record_alone_on_a_machine_without_its_runs(tmp_path, table):
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=24, test=8, seed=8)
+    table.save(tmp_path / "flops.json")
+    args = ["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--budgets", "1", "--randoms", "0",
+            "--warmup", "1", "--search_epochs", "1", "--finetune_epochs", "1", "--batch_size", "8", "--workers", "0",
+            "--runs", "5", "--baselines", "baseline", "--record", str(tmp_path / "record")]
+    first = sweep.run_sweep(sweep.parse_args(args + ["--out", str(tmp_path / "runs1")]))
+    record = tmp_path / "record"
+    rows = list(csv.DictReader(open(record / "points.csv")))
+    assert sorted(r["network"] for r in rows) == sorted(network_of(p) for p in first)
+    assert all((record / "onnx" / r["onnx"]).is_file() and r["epochs"] == "1" for r in rows)
+    assert list(json.loads((record / "searches.json").read_text()).values()) == [first[0]["arch"]]
+    # Another machine: the record alone. Nothing is searched or trained again, and the report is the same.
+    again = sweep.run_sweep(sweep.parse_args(args + ["--out", str(tmp_path / "runs2")]))
+    assert not (tmp_path / "runs2" / "warmup").exists() and not (tmp_path / "runs2" / "finetune").exists()
+    assert [(p["kind"], p["epochs"]) for p in again] == [(p["kind"], p["epochs"]) for p in first]
+    assert [p["nme_io"] for p in again] == pytest.approx([p["nme_io"] for p in first], rel=1e-4)  # 5 digits kept
+    summary = (tmp_path / "runs2" / "summary.txt").read_text()
+    assert "one-shot ranking by the supernet's inherited NME: not measured" in summary
+    # A record made with other flags is refused, not mixed.
+    with pytest.raises(SystemExit, match="record/sweep.json: this sweep ran with --finetune_epochs 1"):
+        sweep.main(args + ["--out", str(tmp_path / "runs3"), "--finetune_epochs", "2"])

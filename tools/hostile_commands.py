@@ -110,6 +110,10 @@ CASES = {
                             "sweep_file"),
     "sweep rerun with another loss": (lambda c: sweep_rerun(c, "--loss", "pfld"), "--loss"),
     "sweep source_weights malformed": (lambda c: sweep_with(c, "--source_weights", "helen"), "--source_weights"),
+    "sweep record with a bad line": (lambda c: sweep_with(c, "--record", str(broken_record(c, "one"))),
+                                     "points.csv:2"),
+    "sweep record without its ONNX": (lambda c: sweep_with(c, "--record", str(broken_record(c, "1", "x.onnx"))),
+                                      "onnx/x.onnx"),
     # length protocol
     "length protocol arch file missing": (lambda c: protocol_with(c, "--networks", "a=none.json"), "NAME=ARCH.json"),
     "length protocol length zero": (lambda c: protocol_with(c, "--lengths", "0"), "--lengths"),
@@ -135,6 +139,16 @@ CASES = {
     "prepare append of another point count": (lambda c: append_to(
         c, "cmd-append-mixed", face_with_pts(c, "cmd-pts5", points=5), face_with_pts(c, "cmd-pts68")), "list.txt"),
 }
+
+
+def broken_record(ctx, epochs, onnx="p.onnx"):
+    """A sweep record of one row: ``epochs`` (a bad number) or an ONNX file it does not hold."""
+    folder = fresh(ctx, f"cmd-record-{epochs}-{onnx}")
+    (folder / "onnx").mkdir(exist_ok=True)
+    write_text(folder / "onnx" / "p.onnx", "not read until it is timed")
+    write_text(folder / "points.csv", "network,seed,epochs,nme_io,nme_box,onnx\n"
+                                      f"baseline,0,{epochs},0.05,0.03,{onnx}\n")
+    return folder
 
 
 def sweep_rerun(ctx, *flags):

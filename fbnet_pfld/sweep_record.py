@@ -1,0 +1,104 @@
+"""A sweep's finished work kept outside its runs folder (``sweep.py --record DIR``, small enough to commit as
+it grows): each budget's searched architecture (searches.json) and each finished training's row
+(points.csv: the network, seed, length, NME) with its ONNX file (onnx/). A sweep continues from its record on
+another machine, searching and training nothing recorded again, and measures latency from the recorded ONNX
+files in one run as before.
+"""
+
+import csv
+import hashlib
+import io
+import math
+from pathlib import Path
+
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.jsonfile import read_json, write_json
+from fbnet_pfld.writes import exclusive, write_text
+
+FIELDS = ["network", "seed", "epochs", "nme_io", "nme_box", "onnx"]
+
+
+def network_of(point):
+    """What a point trains: its architecture (op names joined by commas) or its hand-designed model's name."""
+    return ",".join(point["arch"]) if "arch" in point else point["model"]
+
+
+def onnx_name(network, seed):
+    """A file name per trained network and seed (an architecture's names would pass the file system's limit)."""
+    readable = network if "," not in network else "arch_" + hashlib.sha1(network.encode()).hexdigest()[:12]
+    return f"{readable}_seed{seed}.onnx"
+
+
+class SweepRecord:
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.points_csv, self.searches_json = self.folder / "points.csv", self.folder / "searches.json"
+
+    def searched(self, target):
+        """The architecture recorded for budget ``target``, or None."""
+        if not self.searches_json.is_file():
+            return None
+        arch = read_json(self.searches_json, DataError, "sweep record").get(f"{target:g}")
+        if arch is not None and not (isinstance(arch, list) and all(isinstance(op, str) for op in arch)):
+            raise DataError(f"{self.searches_json}: budget {target:g}: expected a list of op names")
+        return arch
+
+    def add_search(self, target, arch):
+        with exclusive(self.searches_json):
+            found = read_json(self.searches_json, DataError, "sweep record") if self.searches_json.is_file() else {}
+            write_json({**found, f"{target:g}": list(arch)}, self.searches_json)
+
+    def rows(self):
+        """The recorded trainings, numbers parsed; errors name the file and line."""
+        if not self.points_csv.is_file():
+            return []
+        with open(self.points_csv, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != FIELDS:
+                raise DataError(f"{self.points_csv}:1: expected the header {','.join(FIELDS)}")
+            return [self._parsed(row, line) for line, row in enumerate(reader, start=2)]
+
+    def _parsed(self, row, line):
+        try:
+            parsed = {**row, "seed": int(row["seed"]), "epochs": int(row["epochs"]), "nme_io": float(row["nme_io"]),
+                      "nme_box": float(row["nme_box"])}
+        except (TypeError, ValueError):
+            raise DataError(f"{self.points_csv}:{line}: expected numbers in seed, epochs, nme_io, nme_box") from None
+        if not (self.folder / "onnx" / row["onnx"]).is_file() or Path(row["onnx"]).name != row["onnx"]:
+            raise DataError(f"{self.points_csv}:{line}: its ONNX file onnx/{row['onnx']} is not in the record")
+        return parsed
+
+    def finished(self, point, epochs):
+        """The point's recorded row (trained ``epochs`` with its seed), or None."""
+        network = network_of(point)
+        return next((r for r in self.rows() if (r["network"], r["seed"], r["epochs"]) == (network, point["seed"],
+                                                                                          epochs)), None)
+
+    def onnx_path(self, row):
+        return self.folder / "onnx" / row["onnx"]
+
+    def onnx_target(self, point):
+        """Where a finished training's ONNX file goes, exported there before ``add_point``."""
+        return self.folder / "onnx" / onnx_name(network_of(point), point["seed"])
+
+    def add_point(self, point, metrics, epochs):
+        """Record a finished training whose ONNX file is at ``onnx_target(point)``; returns its row."""
+        network, target = network_of(point), self.onnx_target(point)
+        if not target.is_file():
+            raise DataError(f"{target}: export the point's ONNX file before recording it")
+        row = {"network": network, "seed": point["seed"], "epochs": epochs,
+               "nme_io": float(metrics.get("nme_io", math.nan)), "nme_box": float(metrics.get("nme_box", math.nan)),
+               "onnx": target.name}
+        with exclusive(self.points_csv):
+            rows = [r for r in self.rows() if (r["network"], r["seed"], r["epochs"]) != (network, point["seed"],
+                                                                                          epochs)]
+            self._write(rows + [row])
+        return row
+
+    def _write(self, rows):
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, FIELDS)
+        writer.writeheader()
+        for r in sorted(rows, key=lambda r: (r["epochs"], r["network"], r["seed"])):
+            writer.writerow({k: f"{r[k]:.5g}" if isinstance(r[k], float) else r[k] for k in FIELDS})
+        write_text(self.points_csv, text.getvalue())
