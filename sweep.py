@@ -44,7 +44,7 @@ from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.metrics import primary_nme
 from fbnet_pfld.pareto import plot_pareto, summary, write_csv
-from fbnet_pfld.runfolder import remember_flags
+from fbnet_pfld.runfolder import logged_rows, remember_flags
 from fbnet_pfld.sampling import matching_random_archs
 from fbnet_pfld.search import BUDGETED, path_batchnorm
 from fbnet_pfld.sweep_record import SweepRecord
@@ -181,7 +181,8 @@ def train_points(args, out, points, search_space, record=None):
             model, state = load_landmark_model(point["checkpoint"])
             point["onnx"] = export_landmark_model(model, record.onnx_target(point), parity_images(args.data_root))[
                 "output"]
-            point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1)
+            minutes = sum(float(row["seconds"]) for row in logged_rows(Path(point["checkpoint"]).parent)) / 60
+            point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1, minutes)
 
 
 def finished(args, point):

@@ -15,7 +15,7 @@ from fbnet_pfld.errors import DataError
 from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.writes import exclusive, write_text
 
-FIELDS = ["network", "seed", "epochs", "nme_io", "nme_box", "onnx"]
+FIELDS = ["network", "seed", "epochs", "nme_io", "nme_box", "minutes", "onnx"]
 
 
 def network_of(point):
@@ -61,9 +61,10 @@ class SweepRecord:
     def _parsed(self, row, line):
         try:
             parsed = {**row, "seed": int(row["seed"]), "epochs": int(row["epochs"]), "nme_io": float(row["nme_io"]),
-                      "nme_box": float(row["nme_box"])}
+                      "nme_box": float(row["nme_box"]), "minutes": float(row["minutes"])}
         except (TypeError, ValueError):
-            raise DataError(f"{self.points_csv}:{line}: expected numbers in seed, epochs, nme_io, nme_box") from None
+            raise DataError(f"{self.points_csv}:{line}: expected numbers in seed, epochs, nme_io, nme_box, "
+                            "minutes") from None
         if not (self.folder / "onnx" / row["onnx"]).is_file() or Path(row["onnx"]).name != row["onnx"]:
             raise DataError(f"{self.points_csv}:{line}: its ONNX file onnx/{row['onnx']} is not in the record")
         return parsed
@@ -81,14 +82,15 @@ class SweepRecord:
         """Where a finished training's ONNX file goes, exported there before ``add_point``."""
         return self.folder / "onnx" / onnx_name(network_of(point), point["seed"])
 
-    def add_point(self, point, metrics, epochs):
-        """Record a finished training whose ONNX file is at ``onnx_target(point)``; returns its row."""
+    def add_point(self, point, metrics, epochs, minutes):
+        """Record a finished training (its last epoch's metrics, its wall time) whose ONNX file is at
+        ``onnx_target(point)``; returns its row."""
         network, target = network_of(point), self.onnx_target(point)
         if not target.is_file():
             raise DataError(f"{target}: export the point's ONNX file before recording it")
         row = {"network": network, "seed": point["seed"], "epochs": epochs,
                "nme_io": float(metrics.get("nme_io", math.nan)), "nme_box": float(metrics.get("nme_box", math.nan)),
-               "onnx": target.name}
+               "minutes": float(minutes), "onnx": target.name}
         with exclusive(self.points_csv):
             rows = [r for r in self.rows() if (r["network"], r["seed"], r["epochs"]) != (network, point["seed"],
                                                                                           epochs)]

@@ -110,3 +110,25 @@ def test_two_jobs_adding_rows_to_one_record_lose_none(tmp_path):
         job.join(timeout=120)
     assert [job.exitcode for job in jobs] == [0, 0]
     assert len(read_record(record)) == 80
+
+
+def test_a_sweeps_recorded_trainings_count_as_the_longest_length(tmp_path):
+    from fbnet_pfld.jsonfile import write_json
+    from fbnet_pfld.sweep_record import SweepRecord
+
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=8, test=4, seed=9)
+    swept = SweepRecord(tmp_path / "sweep_record")
+    point = {"kind": "width", "model": "baseline", "seed": 0}
+    swept.onnx_target(point).parent.mkdir(parents=True)
+    swept.onnx_target(point).write_bytes(b"an ONNX file")
+    swept.add_point(point, {"nme_io": 0.061, "nme_box": 0.04}, 150, 42.0)
+    flags = {"data_root": str(root.resolve()), "batch_size": 64, "loss": "wing", "jitter": None,
+             "source_weights": None, "epoch_size": 4332}
+    write_json(flags, swept.folder / "sweep.json")
+    args = ["--data_root", str(root), "--networks", "baseline", "--lengths", "5", "--out", str(tmp_path / "runs"),
+            "--epoch_size", "4332", "--from_sweep", str(swept.folder), "--report_only"]
+    rows = length_protocol.run_protocol(length_protocol.parse_args(args))
+    assert [(r["network"], r["epochs"], r["nme_io"], r["minutes"]) for r in rows] == [("baseline", 150, 0.061, 42.0)]
+    with pytest.raises(SystemExit, match="sweep.json: the sweep ran with --epoch_size 4332, the protocol with 2166"):
+        length_protocol.main(args[:-5] + ["--epoch_size", "2166", "--from_sweep", str(swept.folder),
+                                          "--report_only", "--record", str(tmp_path / "other.csv")])

@@ -10,9 +10,11 @@ lengths first, and reports each length's Kendall tau against the longest (fbnet_
 
 A network is NAME=ARCH.json (an architecture trained from scratch, in the space its file names) or a
 hand-designed model (pfld_lite, pfld_lite@0.5, ...). The ranking is by the last epoch's NME io on the data
-root's test split: give a development split (tools/dev_split.py), not the test set, since the length it
-picks decides later comparisons. Each finished training adds its row to --record at once (the runs folder
-may be lost; the record is committed), and a network already in the record is not trained again.
+root's test split: when the length it finds is to decide later comparisons, give a development split
+(tools/dev_split.py), not the test set. Each finished training adds its row to --record at once (the runs
+folder may be lost; the record is committed), and a network already in the record is not trained again.
+--from_sweep counts a sweep's recorded trainings of these networks (sweep.py --record, same data and draws)
+as done: the protocol then trains only the lengths the sweep did not.
 """
 
 import math
@@ -20,14 +22,17 @@ from pathlib import Path
 
 import retrain
 from fbnet_pfld import cli
+from fbnet_pfld.archfile import read_arch
 from fbnet_pfld.argtypes import non_negative_int, positive_int
 from fbnet_pfld.checkpoints import load_checkpoint
 from fbnet_pfld.engine import LAST
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.jsonfile import read_json
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.models import parse_model_name
 from fbnet_pfld.protocol import add_row, plot_lengths, read_record, recorded, report
 from fbnet_pfld.runfolder import logged_rows, remember_flags
+from fbnet_pfld.sweep_record import SweepRecord
 from fbnet_pfld.writes import write_text
 
 FIXED = ("data_root", "batch_size", "loss", *cli.DRAW_FLAGS)
@@ -61,6 +66,24 @@ def train_one(args, network, epochs):
             "minutes": seconds / 60}
 
 
+def sweep_rows(args, networks, folder):
+    """Rows of a sweep's record (sweep.py --record) for these networks at the protocol's seed, as the protocol
+    records them; refused when the sweep trained on other data or draws."""
+    swept = read_json(Path(folder) / "sweep.json", DataError, "sweep record")
+    for name in FIXED:
+        mine = str(Path(args.data_root).resolve()) if name == "data_root" else getattr(args, name)
+        if swept.get(name) != mine:
+            raise DataError(f"{folder}/sweep.json: the sweep ran with --{name} {swept.get(name)}, the protocol "
+                            f"with {mine}: their rankings do not compare")
+    rows = []
+    for name, arch, model in networks:
+        network = ",".join(read_arch(arch)[0]) if arch else model
+        rows += [{"network": name, "spec": arch or model, "epochs": r["epochs"], "seed": r["seed"],
+                  "nme_io": r["nme_io"], "nme_box": r["nme_box"], "minutes": r["minutes"]}
+                 for r in SweepRecord(folder).rows() if r["network"] == network and r["seed"] == args.seed]
+    return rows
+
+
 def run_protocol(args):
     networks = [network_spec(text) for text in args.networks]
     if len({n[0] for n in networks}) < len(networks):
@@ -68,6 +91,8 @@ def run_protocol(args):
     record = Path(args.record or Path(args.out) / "length_protocol.csv")
     flags = {name: getattr(args, name) for name in FIXED} | {"data_root": str(Path(args.data_root).resolve())}
     remember_flags(record.with_suffix(".json"), flags, DataError, "length protocol")
+    for row in sweep_rows(args, networks, args.from_sweep) if args.from_sweep else []:
+        add_row(record, row)
     for epochs in sorted(args.lengths):
         for network in networks:
             if args.report_only or recorded(read_record(record), network[0], epochs, args.seed):
@@ -96,6 +121,8 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=non_negative_int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report_only", action="store_true", help="train nothing: report the record")
+    parser.add_argument("--from_sweep", help="a sweep's record (sweep.py --record) whose finished trainings of "
+                        "these networks count as trained (the longest length, typically), same data and draws")
     cli.add_draw_args(parser)
     args = parser.parse_args(argv)
     cli.check_draw_args(parser, args)
