@@ -141,7 +141,7 @@ def plan_points(args, out, table, record=None):
         if arch is None:
             arch = search_budget(args, out, warm_up(args, out), target)
             if record:
-                record.add_search(target, arch)
+                record.add_search(target, arch, table.search_space)
         searched = {"kind": "searched", "arch": arch, "target_ms": target, "seed": args.seed,
                     "search": out / f"search_{target:g}" / "supernet" / LAST}
         points.append(searched)

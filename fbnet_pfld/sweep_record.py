@@ -1,5 +1,5 @@
 """A sweep's finished work kept outside its runs folder (``sweep.py --record DIR``, small enough to commit as
-it grows): each budget's searched architecture (searches.json) and each finished training's row
+it grows): each budget's searched architecture (searches/budget_T.json, an arch.json) and each finished training's row
 (points.csv: the network, seed, length, NME) with its ONNX file (onnx/). A sweep continues from its record on
 another machine, searching and training nothing recorded again, and measures latency from the recorded ONNX
 files in one run as before.
@@ -11,8 +11,8 @@ import io
 import math
 from pathlib import Path
 
+from fbnet_pfld.archfile import read_arch, write_arch
 from fbnet_pfld.errors import DataError
-from fbnet_pfld.jsonfile import read_json, write_json
 from fbnet_pfld.writes import exclusive, write_text
 
 FIELDS = ["network", "seed", "epochs", "nme_io", "nme_box", "minutes", "onnx"]
@@ -32,21 +32,19 @@ def onnx_name(network, seed):
 class SweepRecord:
     def __init__(self, folder):
         self.folder = Path(folder)
-        self.points_csv, self.searches_json = self.folder / "points.csv", self.folder / "searches.json"
+        self.points_csv = self.folder / "points.csv"
+
+    def search_file(self, target):
+        """Budget ``target``'s architecture file (arch.json with its search space: retrain.py --arch takes it)."""
+        return self.folder / "searches" / f"budget_{target:g}.json"
 
     def searched(self, target):
         """The architecture recorded for budget ``target``, or None."""
-        if not self.searches_json.is_file():
-            return None
-        arch = read_json(self.searches_json, DataError, "sweep record").get(f"{target:g}")
-        if arch is not None and not (isinstance(arch, list) and all(isinstance(op, str) for op in arch)):
-            raise DataError(f"{self.searches_json}: budget {target:g}: expected a list of op names")
-        return arch
+        path = self.search_file(target)
+        return read_arch(path)[0] if path.is_file() else None
 
-    def add_search(self, target, arch):
-        with exclusive(self.searches_json):
-            found = read_json(self.searches_json, DataError, "sweep record") if self.searches_json.is_file() else {}
-            write_json({**found, f"{target:g}": list(arch)}, self.searches_json)
+    def add_search(self, target, arch, search_space):
+        write_arch(self.search_file(target), arch, search_space)
 
     def rows(self):
         """The recorded trainings, numbers parsed; errors name the file and line."""
