@@ -178,11 +178,15 @@ def train_points(args, out, points, search_space, record=None):
             point["checkpoint"] = fine_tune(args, out, arch_folder_name(point["arch"]), point["arch"],
                                             search_space=search_space, seed=point["seed"])
         if record and finished(args, point):
-            model, state = load_landmark_model(point["checkpoint"])
-            point["onnx"] = export_landmark_model(model, record.onnx_target(point), parity_images(args.data_root))[
-                "output"]
-            minutes = sum(float(row["seconds"]) for row in logged_rows(Path(point["checkpoint"]).parent)) / 60
-            point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1, minutes)
+            record_point(args, record, point)
+
+
+def record_point(args, record, point):
+    """Keep a finished fine-tune in the record: its ONNX file (checked against PyTorch), its row."""
+    model, state = load_landmark_model(point["checkpoint"])
+    point["onnx"] = export_landmark_model(model, record.onnx_target(point), parity_images(args.data_root))["output"]
+    minutes = sum(float(row["seconds"]) for row in logged_rows(Path(point["checkpoint"]).parent)) / 60
+    point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1, minutes)
 
 
 def finished(args, point):
