@@ -194,3 +194,23 @@ def test_a_release_that_fails_half_way_leaves_the_previous_one_whole(searched, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["released", "run"]
     release.main(["--no_search", "--models", f"subnet={tmp_path / 'run/subnet'}", "--out", str(out)])
     assert (out / "subnet.pth").read_bytes() != b"previous release" and (out / "README.md").read_text() == "card"
+
+
+def test_a_release_keeps_a_released_model_as_it_is_beside_a_new_one(searched, tmp_path):
+    """--keep subnet: subnet.* stay byte for byte, its log joins the new model's in training.md and the plot."""
+    from tools import release
+
+    root, snapshot = searched
+    retrain.main(["--data_root", str(root), "--supernet", str(snapshot / "supernet/checkpoint_best.pth"),
+                  "--snapshot", str(tmp_path / "run"), "--epochs", "1", *FAST])
+    out, run = tmp_path / "released", f"{tmp_path / 'run/subnet'}"
+    release.main(["--no_search", "--models", f"subnet={run}", "--out", str(out), "--data_root", str(root)])
+    before = {name: (out / name).read_bytes() for name in ("subnet.pth", "subnet.onnx", "subnet_log.csv")}
+    release.main(["--no_search", "--keep", "subnet", "--models", f"again={run}", "--out", str(out)])
+    assert {name: (out / name).read_bytes() for name in before} == before and (out / "again.onnx").is_file()
+    rows = [row.split(" | ")[0] for row in (out / "training.md").read_text().splitlines()[2:] if row.startswith("|")]
+    assert rows == [f"| fine-tune subnet from the supernet on {root.name}",
+                    f"| fine-tune again from the supernet on {root.name}"]
+    for keep, message in ((["pfld_lite"], "needs pfld_lite.pth"), (["again"], "also in --models")):
+        with pytest.raises(SystemExit, match=message):
+            release.main(["--no_search", "--keep", *keep, "--models", f"again={run}", "--out", str(out)])

@@ -92,6 +92,7 @@ CASES = {
                                      "nofolder"),
     "release sweep without pareto.csv": (lambda c: release_with(c, "--models", "--sweep", str(fresh(c, "cmd-empty"))),
                                          "pareto.csv"),
+    "release keep of a model not released": (lambda c: release_with(c, "--keep", "ghost", "--models"), "ghost.pth"),
     "release out is a file": (lambda c: (release.main, [
         "--no_search", "--models", f"m={copied_run(c, 'cmd-run')}/subnet", "--out", str(text_file(c, "release_file"))]),
                               "release_file"),

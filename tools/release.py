@@ -10,6 +10,9 @@ benchmark without training.
         --lut data/lut_x86_ort.json \
         --models subnet pfld_lite --data_root data/faces68
 
+    # one model retrained, the released search and subnet kept:
+    python -m tools.release --keep_search --keep subnet --models pfld_lite=FOLDER --data_root data/faces68
+
     # fine-tunes alone (a family of a sweep's searched models), or a sweep's Pareto front alone:
     python -m tools.release --no_search --models small=FOLDER large=FOLDER --out released/family
     python -m tools.release --no_search --sweep runs/pareto --models --out released
@@ -110,6 +113,14 @@ def how_trained(state, name):
     return " ".join(how.replace("|", "/").split())  # one table cell, whatever a checkpoint's flags hold
 
 
+def kept_model(out, name):
+    """A model already released in OUT, kept as it is: (name, its released log, its training table row)."""
+    checkpoint, log = out / f"{name}.pth", out / f"{name}_log.csv"
+    if not checkpoint.is_file() or not log.is_file():
+        raise DeployError(f"{out}: --keep {name} needs {checkpoint.name} and {log.name} there")
+    return name, log, how_trained(load_checkpoint(checkpoint), name)
+
+
 def model_folder(run_dir, item):
     """``NAME`` is the retrain folder RUN/NAME; ``NAME=FOLDER`` names any retrain folder."""
     name, _, folder = item.partition("=")
@@ -125,6 +136,9 @@ def parse_args(argv=None):
                         help="keep the search already in OUT (supernet.pth, arch.json, its log) and release new "
                              "fine-tunes of its architecture beside it")
     parser.add_argument("--no_search", action="store_true", help="release no search, only fine-tunes or a sweep")
+    parser.add_argument("--keep", nargs="*", default=[], metavar="NAME",
+                        help="released models to keep as they are (NAME.pth, NAME_log.csv in OUT) beside the new "
+                             "--models, in the training table and the fine-tunes' plot")
     parser.add_argument("--sweep", help="a sweep.py output folder whose pareto.csv/png to release")
     parser.add_argument("--lut", help="the lookup table the search used, copied beside it (a search's release)")
     parser.add_argument("--models", nargs="*", default=["subnet", "pfld_lite"],
@@ -163,7 +177,11 @@ def build(args, out):
     if args.sweep:
         release_sweep(Path(args.sweep), out)
     images = parity_images(args.data_root)
-    fine_tunes = []
+    named = [model_folder(run_dir, item)[0] for item in args.models]
+    if set(args.keep) & set(named):
+        raise DeployError(f"--keep {' '.join(sorted(set(args.keep) & set(named)))}: also in --models; keep a "
+                          "model or release it anew, not both")
+    fine_tunes = [kept_model(out, name) for name in args.keep]
     for item in args.models:
         name, folder = model_folder(run_dir, item)
         state = release_model(folder, out, name, images)
