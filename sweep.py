@@ -24,7 +24,7 @@ import retrain
 import supernet_train
 from fbnet_pfld.archfile import read_arch, write_arch
 from fbnet_pfld.argtypes import non_negative_int, positive_float, positive_int
-from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model, load_supernet
+from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model
 from fbnet_pfld.cli import (
     DRAW_FLAGS,
     Parser,
@@ -34,23 +34,21 @@ from fbnet_pfld.cli import (
     exit_on_user_error,
     run_to_end,
 )
-from fbnet_pfld.dataset import held_out_loader, load_test_set, make_loader, search_split_of
 from fbnet_pfld.deploy import time_onnx_files
-from fbnet_pfld.distributed import Runtime
-from fbnet_pfld.engine import LAST, evaluate
+from fbnet_pfld.engine import LAST
 from fbnet_pfld.errors import SearchError
 from fbnet_pfld.exporting import export_landmark_model, parity_images
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
-from fbnet_pfld.metrics import primary_nme
+from fbnet_pfld.models import parse_model_name
+from fbnet_pfld.one_shot import BN_BATCHES, one_shot_estimates
 from fbnet_pfld.pareto import plot_pareto, summary, write_csv
-from fbnet_pfld.runfolder import logged_rows, remember_flags
+from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sampling import matching_random_archs
-from fbnet_pfld.search import BUDGETED, path_batchnorm
+from fbnet_pfld.search import BUDGETED
 from fbnet_pfld.sweep_record import SweepRecord
+from fbnet_pfld.utils import read_csv_rows
 from fbnet_pfld.writes import write_text
-
-BN_BATCHES = 16  # training batches that re-estimate a path's BatchNorm statistics before its one-shot NME
 
 
 def budgets_between(table, count):
@@ -99,9 +97,7 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, see
     checkpoint."""
     seed = args.seed if seed is None else seed
     snapshot = out / "finetune" / (name if seed == args.seed else f"{name}_seed{seed}")
-    flags = ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(args.finetune_epochs),
-             "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
-             "--seed", str(seed), "--dev_id", "cpu", "--model", model, *draw_flags(args)]
+    flags = training_flags(args, snapshot, model, seed)
     if arch is not None:
         write_arch(snapshot / "arch.json", arch, search_space)
         flags += ["--arch", str(snapshot / "arch.json"), "--from_scratch"]
@@ -110,18 +106,56 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, see
     return snapshot / model / LAST
 
 
+def training_flags(args, snapshot, model, seed):
+    """retrain.py's flags for every point of the sweep (the recipe's defaults for the rest)."""
+    return ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(args.finetune_epochs),
+            "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
+            "--seed", str(seed), "--dev_id", "cpu", "--model", model, *draw_flags(args)]
+
+
+# retrain.py flags that say where and how fast a training ran, not what it trained
+WHERE_AND_HOW = {"snapshot", "workers", "dev_id", "resume", "stop_after", "overwrite", "fastpath", "model",
+                 "from_scratch", "num_points"}
+
+
+def same_flag(name, mine, theirs):
+    """Whether two values of a training flag train the same way: data roots by place, calibrations by content."""
+    if name == "data_root" and mine and theirs:
+        return Path(mine).resolve() == Path(theirs).resolve()
+    if name == "jitter" and mine and theirs:
+        return Path(mine).is_file() and Path(theirs).is_file() and Path(mine).read_bytes() == Path(theirs).read_bytes()
+    return mine == theirs
+
+
+def adopt(args, out, record, item):
+    """``--adopt MODEL=CHECKPOINT``: a finished training of the hand-designed point MODEL run elsewhere (the
+    release's pfld_lite as pfld_lite@1), recorded as the sweep's when its checkpoint's flags are exactly those the
+    sweep would train it with, so that nothing is trained twice."""
+    model, _, checkpoint = item.partition("=")
+    point = {"kind": "width", "model": model, "seed": args.seed}
+    if record.finished(point, args.finetune_epochs):
+        return
+    state = load_checkpoint(checkpoint)
+    name, width = parse_model_name(model)
+    theirs = parse_model_name(state.get("model_type"))
+    if (theirs[0], theirs[1] or 1.0) != (name, width or 1.0) or state["epoch"] + 1 != args.finetune_epochs:
+        raise SearchError(f"{checkpoint}: {state.get('model_type')} trained {state['epoch'] + 1} epochs, not "
+                          f"{model} for {args.finetune_epochs}")
+    wanted = vars(retrain.parse_args(training_flags(args, out / "adopted", model, args.seed)))
+    for flag, value in wanted.items():
+        if flag not in WHERE_AND_HOW and not same_flag(flag, value, state["args"].get(flag)):
+            raise SearchError(f"{checkpoint}: trained with --{flag} {state['args'].get(flag)}, the sweep trains "
+                              f"{model} with {value}: not the same training")
+    sibling = Path(checkpoint).with_name(f"{Path(checkpoint).stem}_log.csv")
+    point["checkpoint"] = checkpoint
+    record_point(args, record, point, sibling if sibling.is_file() else Path(checkpoint).with_name("log.csv"))
+
+
 def arch_folder_name(arch):
     """A fine-tune's folder: the op names when short, else a digest of them (a whole-network space's names
     would pass the file system's limit)."""
     name = "arch_" + "-".join(arch)
     return name if len(name) <= 120 else "arch_" + hashlib.sha1(",".join(arch).encode()).hexdigest()[:12]
-
-
-def supernet_nme(supernet, arch, loader):
-    """The one-shot estimate: the NME of ``arch``'s path with the supernet's weights and BatchNorm statistics."""
-    supernet.eval()
-    cpu = Runtime(0, 1, next(supernet.parameters()).device, [])
-    return primary_nme(evaluate(lambda x: supernet(x, arch=arch)[0], loader, cpu))
 
 
 def sweep_targets(args, table):
@@ -181,11 +215,13 @@ def train_points(args, out, points, search_space, record=None):
             record_point(args, record, point)
 
 
-def record_point(args, record, point):
-    """Keep a finished fine-tune in the record: its ONNX file (checked against PyTorch), its row."""
+def record_point(args, record, point, log=None):
+    """Keep a finished fine-tune in the record: its ONNX file (checked against PyTorch), its row (wall time from
+    ``log``, by default the log.csv beside its checkpoint)."""
     model, state = load_landmark_model(point["checkpoint"])
     point["onnx"] = export_landmark_model(model, record.onnx_target(point), parity_images(args.data_root))["output"]
-    minutes = sum(float(row["seconds"]) for row in logged_rows(Path(point["checkpoint"]).parent)) / 60
+    log = Path(log or Path(point["checkpoint"]).with_name("log.csv"))
+    minutes = sum(float(row["seconds"]) for row in read_csv_rows(log)) / 60 if log.is_file() else float("nan")
     point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1, minutes)
 
 
@@ -222,27 +258,7 @@ def measure_points(args, out, table, points, warm):
         if "arch" in point:
             point["predicted_ms"] = table.predict(point["arch"])
     if Path(warm).is_file():  # the one-shot ranking needs the warm-up's supernet (a record alone has none)
-        one_shot_estimates(args, points, warm)
-
-
-def one_shot_estimates(args, points, warm):
-    """Each architecture's NME with the warm-up supernet's weights, and how probable its budget's search (when
-    its checkpoint is here) found it."""
-    supernet, _, state = load_supernet(warm)
-    loader = make_loader(load_test_set(args.data_root), batch_size=64, workers=0)
-    train, weight_idx, _ = search_split_of(args.data_root, state)
-    calibration = held_out_loader(train, weight_idx, workers=0, shuffle=True)
-    for point in (p for p in points if "arch" in p):
-        with path_batchnorm(supernet, point["arch"], calibration, args.bn_batches):
-            point["supernet_nme_io"] = supernet_nme(supernet, point["arch"], loader)
-        if Path(point["search"]).is_file():
-            point["theta_log_prob"] = arch_log_probability(load_supernet(point["search"])[0], point["arch"])
-
-
-def arch_log_probability(supernet, arch):
-    """log P(arch) under a searched supernet's theta (the layers' softmaxes, independent)."""
-    return sum(log_p[layer.op_names.index(name)]
-               for log_p, layer, name in zip(supernet.log_probabilities(), supernet.layers, arch))
+        one_shot_estimates(points, warm, args.data_root, args.bn_batches)
 
 
 def parse_args(argv=None):
@@ -284,6 +300,9 @@ def parse_args(argv=None):
                         help="fine-tune nothing more (the warm-up and searches still finish): report the points "
                              "whose fine-tunes are finished, name the rest")
     parser.add_argument("--theta_lr", type=float, default=0.01, help="the searches' theta learning rate")
+    parser.add_argument("--adopt", nargs="*", default=[], metavar="MODEL=CHECKPOINT",
+                        help="with --record: a finished training of a hand-designed point run elsewhere with exactly "
+                             "the sweep's flags, recorded as the sweep's (pfld_lite@1=released/pfld_lite.pth)")
     parser.add_argument("--record", help="a folder keeping the searched architectures and each finished "
                         "training's row and ONNX file, to commit as it grows: the sweep continues from it on "
                         "another machine (fbnet_pfld/sweep_record.py)")
@@ -314,6 +333,8 @@ def run_sweep(args):
     if record:
         remember_flags(record.folder / "sweep.json", sweep_flags(args), SearchError, "sweep")
         record.rows()  # a broken record is named before anything trains
+        for item in args.adopt:
+            adopt(args, out, record, item)
     warm, points = plan_points(args, out, table, record)
     train_points(args, out, points, table.search_space, record)
     done = [finished(args, p) for p in points]

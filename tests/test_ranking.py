@@ -10,13 +10,13 @@ from fbnet_pfld.checkpoints import load_supernet
 from fbnet_pfld.dataset import held_out_loader, load_datasets, load_test_set, make_loader
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.one_shot import supernet_nme
 from fbnet_pfld.sampling import random_archs
 from fbnet_pfld.search import path_batchnorm
 from fbnet_pfld.slicing import batch_norms
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from fbnet_pfld.table_builders import build_flops_table
 from fbnet_pfld.utils import read_csv_rows
-from sweep import supernet_nme
 from tools import ranking
 
 FIELDS = ["kind", "arch", "nme_io", "seed"]

@@ -293,3 +293,19 @@ def test_a_sweep_continues_from_its_record_alone_on_a_machine_without_its_runs(t
     # A record made with other flags is refused, not mixed.
     with pytest.raises(SystemExit, match="record/sweep.json: this sweep ran with --finetune_epochs 1"):
         sweep.main(args + ["--out", str(tmp_path / "runs3"), "--finetune_epochs", "2"])
+    # A training run elsewhere with exactly the sweep's flags is adopted, not trained again ...
+    import shutil
+
+    import retrain
+    shutil.copytree(record / "searches", tmp_path / "record2" / "searches")
+    other = args[:-1] + [str(tmp_path / "record2")]
+    baseline = tmp_path / "runs1/finetune/baseline/baseline/checkpoint_last.pth"
+    sweep.run_sweep(sweep.parse_args(other + ["--out", str(tmp_path / "runs4"), "--adopt", f"baseline={baseline}"]))
+    assert (tmp_path / "runs4/finetune").is_dir() and not (tmp_path / "runs4/finetune/baseline").exists()
+    assert "baseline" in (tmp_path / "record2/points.csv").read_text()
+    # ... and one trained another way is refused.
+    retrain.main(["--data_root", str(root), "--model", "baseline", "--epochs", "1", "--batch_size", "8", "--workers",
+                  "0", "--lr", "0.002", "--snapshot", str(tmp_path / "elsewhere"), "--fastpath", "eager"])
+    with pytest.raises(SystemExit, match="trained with --lr 0.002, the sweep trains baseline with 0.004"):
+        sweep.main(args[:-1] + [str(tmp_path / "record3"), "--out", str(tmp_path / "runs5"), "--adopt",
+                                f"baseline={tmp_path / 'elsewhere/baseline/checkpoint_last.pth'}"])

@@ -21,11 +21,11 @@ from fbnet_pfld.checkpoints import load_supernet
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.dataset import held_out_loader, load_test_set, make_loader, search_split_of
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.one_shot import BN_BATCHES, supernet_nme
 from fbnet_pfld.pareto import kendall_tau
 from fbnet_pfld.search import path_batchnorm
 from fbnet_pfld.utils import read_csv_rows
 from fbnet_pfld.writes import write_text
-from sweep import BN_BATCHES, supernet_nme
 
 SPLITS = ("held-out split of TRAIN", "test")
 
