@@ -47,7 +47,7 @@ from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sampling import matching_random_archs
 from fbnet_pfld.search import BUDGETED
 from fbnet_pfld.sweep_record import SweepRecord
-from fbnet_pfld.utils import read_csv_rows
+from fbnet_pfld.utils import training_summary
 from fbnet_pfld.writes import write_text
 
 
@@ -97,7 +97,7 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, see
     checkpoint."""
     seed = args.seed if seed is None else seed
     snapshot = out / "finetune" / (name if seed == args.seed else f"{name}_seed{seed}")
-    flags = training_flags(args, snapshot, model, seed)
+    flags = training_flags(args, snapshot, model, seed, args.finetune_epochs)
     if arch is not None:
         write_arch(snapshot / "arch.json", arch, search_space)
         flags += ["--arch", str(snapshot / "arch.json"), "--from_scratch"]
@@ -106,9 +106,10 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, see
     return snapshot / model / LAST
 
 
-def training_flags(args, snapshot, model, seed):
-    """retrain.py's flags for every point of the sweep (the recipe's defaults for the rest)."""
-    return ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(args.finetune_epochs),
+def training_flags(args, snapshot, model, seed, epochs):
+    """retrain.py's flags for every training of a sweep (and of the length protocol): its data, batch, loss,
+    workers and draws, the recipe's defaults for the rest."""
+    return ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(epochs),
             "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
             "--seed", str(seed), "--dev_id", "cpu", "--model", model, *draw_flags(args)]
 
@@ -141,7 +142,7 @@ def adopt(args, out, record, item):
     if (theirs[0], theirs[1] or 1.0) != (name, width or 1.0) or state["epoch"] + 1 != args.finetune_epochs:
         raise SearchError(f"{checkpoint}: {state.get('model_type')} trained {state['epoch'] + 1} epochs, not "
                           f"{model} for {args.finetune_epochs}")
-    wanted = vars(retrain.parse_args(training_flags(args, out / "adopted", model, args.seed)))
+    wanted = vars(retrain.parse_args(training_flags(args, out / "adopted", model, args.seed, args.finetune_epochs)))
     for flag, value in wanted.items():
         if flag not in WHERE_AND_HOW and not same_flag(flag, value, state["args"].get(flag)):
             raise SearchError(f"{checkpoint}: trained with --{flag} {state['args'].get(flag)}, the sweep trains "
@@ -221,7 +222,7 @@ def record_point(args, record, point, log=None):
     model, state = load_landmark_model(point["checkpoint"])
     point["onnx"] = export_landmark_model(model, record.onnx_target(point), parity_images(args.data_root))["output"]
     log = Path(log or Path(point["checkpoint"]).with_name("log.csv"))
-    minutes = sum(float(row["seconds"]) for row in read_csv_rows(log)) / 60 if log.is_file() else float("nan")
+    minutes = training_summary(log)["seconds"] / 60 if log.is_file() else float("nan")
     point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1, minutes)
 
 

@@ -7,14 +7,10 @@ Its rows live in one CSV (the record), rewritten whole as each training finishes
 continues on another machine from a committed record instead of training again.
 """
 
-import csv
-import io
 import math
-from pathlib import Path
 
-from fbnet_pfld.errors import DataError
 from fbnet_pfld.pareto import kendall_tau
-from fbnet_pfld.writes import exclusive, write_text
+from fbnet_pfld.utils import read_typed_csv, replace_csv_row
 
 FIELDS = ["network", "spec", "epochs", "seed", "nme_io", "nme_box", "minutes"]
 NUMBERS = {"epochs": int, "seed": int, "nme_io": float, "nme_box": float, "minutes": float}
@@ -22,48 +18,27 @@ NUMBERS = {"epochs": int, "seed": int, "nme_io": float, "nme_box": float, "minut
 
 def read_record(path):
     """The record's rows (numbers parsed); a missing file is an empty record. Errors name the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != FIELDS:
-            got = ",".join(reader.fieldnames or [])
-            raise DataError(f"{path}:1: expected the header {','.join(FIELDS)}, got {got or 'nothing'}")
-        return [_parsed(row, path, line) for line, row in enumerate(reader, start=2)]
+    return read_typed_csv(path, FIELDS, NUMBERS, _problem)
 
 
-def _parsed(row, path, line):
-    try:
-        values = {name: kind(row[name]) for name, kind in NUMBERS.items()}
-    except (TypeError, ValueError):
-        raise DataError(f"{path}:{line}: expected numbers in {', '.join(NUMBERS)}, got {row}") from None
-    if values["epochs"] < 1 or not row["network"]:
-        raise DataError(f"{path}:{line}: a row needs a network name and epochs >= 1")
-    return {**row, **values}
+def _problem(row):
+    if row["epochs"] < 1 or not row["network"]:
+        return "a row needs a network name and epochs >= 1"
+    return None
+
+
+def _identity(row):
+    return row["network"], row["epochs"], row["seed"]
 
 
 def add_row(path, row):
     """Add (or replace: same network, length and seed) one row; the file is written whole, by one process at
     a time (two jobs may share a record)."""
-    key = (row["network"], row["epochs"], row["seed"])
-    with exclusive(path):
-        rows = [r for r in read_record(path) if (r["network"], r["epochs"], r["seed"]) != key] + [row]
-        _write_record(path, rows)
-
-
-def _write_record(path, rows):
-    rows.sort(key=lambda r: (r["epochs"], r["seed"], r["network"]))
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, FIELDS)
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({name: f"{r[name]:.5g}" if isinstance(r[name], float) else r[name] for name in FIELDS})
-    write_text(path, text.getvalue())
+    replace_csv_row(path, FIELDS, NUMBERS, row, _identity, lambda r: (r["epochs"], r["seed"], r["network"]), _problem)
 
 
 def recorded(rows, network, epochs, seed):
-    return any((r["network"], r["epochs"], r["seed"]) == (network, epochs, seed) for r in rows)
+    return any(_identity(r) == (network, epochs, seed) for r in rows)
 
 
 def ranking_value(nme):
@@ -129,8 +104,7 @@ def report(rows, seed, threshold, min_networks):
 
 
 def _nme(rows, network, epochs, seed):
-    return next((r["nme_io"] for r in rows if (r["network"], r["epochs"], r["seed"]) == (network, epochs, seed)),
-                None)
+    return next((r["nme_io"] for r in rows if _identity(r) == (network, epochs, seed)), None)
 
 
 def plot_lengths(rows, seed, path, title):

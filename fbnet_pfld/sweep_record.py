@@ -5,17 +5,16 @@ another machine, searching and training nothing recorded again, and measures lat
 files in one run as before.
 """
 
-import csv
 import hashlib
-import io
 import math
 from pathlib import Path
 
 from fbnet_pfld.archfile import read_arch, write_arch
 from fbnet_pfld.errors import DataError
-from fbnet_pfld.writes import exclusive, write_text
+from fbnet_pfld.utils import read_typed_csv, replace_csv_row
 
 FIELDS = ["network", "seed", "epochs", "nme_io", "nme_box", "minutes", "onnx"]
+NUMBERS = {"seed": int, "epochs": int, "nme_io": float, "nme_box": float, "minutes": float}
 
 
 def network_of(point):
@@ -27,6 +26,10 @@ def onnx_name(network, seed):
     """A file name per trained network and seed (an architecture's names would pass the file system's limit)."""
     readable = network if "," not in network else "arch_" + hashlib.sha1(network.encode()).hexdigest()[:12]
     return f"{readable}_seed{seed}.onnx"
+
+
+def _identity(row):
+    return row["network"], row["seed"], row["epochs"]
 
 
 class SweepRecord:
@@ -48,30 +51,16 @@ class SweepRecord:
 
     def rows(self):
         """The recorded trainings, numbers parsed; errors name the file and line."""
-        if not self.points_csv.is_file():
-            return []
-        with open(self.points_csv, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames != FIELDS:
-                raise DataError(f"{self.points_csv}:1: expected the header {','.join(FIELDS)}")
-            return [self._parsed(row, line) for line, row in enumerate(reader, start=2)]
+        return read_typed_csv(self.points_csv, FIELDS, NUMBERS, self._problem)
 
-    def _parsed(self, row, line):
-        try:
-            parsed = {**row, "seed": int(row["seed"]), "epochs": int(row["epochs"]), "nme_io": float(row["nme_io"]),
-                      "nme_box": float(row["nme_box"]), "minutes": float(row["minutes"])}
-        except (TypeError, ValueError):
-            raise DataError(f"{self.points_csv}:{line}: expected numbers in seed, epochs, nme_io, nme_box, "
-                            "minutes") from None
-        if not (self.folder / "onnx" / row["onnx"]).is_file() or Path(row["onnx"]).name != row["onnx"]:
-            raise DataError(f"{self.points_csv}:{line}: its ONNX file onnx/{row['onnx']} is not in the record")
-        return parsed
+    def _problem(self, row):
+        if Path(row["onnx"]).name != row["onnx"] or not (self.folder / "onnx" / row["onnx"]).is_file():
+            return f"its ONNX file onnx/{row['onnx']} is not in the record"
+        return None
 
     def finished(self, point, epochs):
         """The point's recorded row (trained ``epochs`` with its seed), or None."""
-        network = network_of(point)
-        return next((r for r in self.rows() if (r["network"], r["seed"], r["epochs"]) == (network, point["seed"],
-                                                                                          epochs)), None)
+        return next((r for r in self.rows() if _identity(r) == (network_of(point), point["seed"], epochs)), None)
 
     def onnx_path(self, row):
         return self.folder / "onnx" / row["onnx"]
@@ -89,16 +78,6 @@ class SweepRecord:
         row = {"network": network, "seed": point["seed"], "epochs": epochs,
                "nme_io": float(metrics.get("nme_io", math.nan)), "nme_box": float(metrics.get("nme_box", math.nan)),
                "minutes": float(minutes), "onnx": target.name}
-        with exclusive(self.points_csv):
-            rows = [r for r in self.rows() if (r["network"], r["seed"], r["epochs"]) != (network, point["seed"],
-                                                                                          epochs)]
-            self._write(rows + [row])
+        replace_csv_row(self.points_csv, FIELDS, NUMBERS, row, _identity,
+                        lambda r: (r["epochs"], r["network"], r["seed"]), self._problem)
         return row
-
-    def _write(self, rows):
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, FIELDS)
-        writer.writeheader()
-        for r in sorted(rows, key=lambda r: (r["epochs"], r["network"], r["seed"])):
-            writer.writerow({k: f"{r[k]:.5g}" if isinstance(r[k], float) else r[k] for k in FIELDS})
-        write_text(self.points_csv, text.getvalue())

@@ -1,11 +1,15 @@
 """Readable run records: CSV logs that survive resume, timestamped log files, and training plots."""
 
 import csv
+import io
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
+
+from fbnet_pfld.errors import DataError
+from fbnet_pfld.writes import exclusive, write_text
 
 
 class CSVLog:
@@ -45,6 +49,44 @@ def flatness(rows, key="nme_io"):
     if len(values) <= span:
         return float("nan")
     return (values[-span - 1] - values[-1]) / values[-span - 1]
+
+
+def read_typed_csv(path, fields, types, check=None):
+    """Rows of a record CSV whose header must be ``fields``, the ``types`` columns converted ({name: int or
+    float}); a missing file has none. ``check(row)`` may return what is wrong with a row. A wrong header, value
+    or row is a DataError naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != list(fields):
+            got = ",".join(reader.fieldnames or [])
+            raise DataError(f"{path}:1: expected the header {','.join(fields)}, got {got or 'nothing'}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                row = {**row, **{name: kind(row[name]) for name, kind in types.items()}}
+            except (TypeError, ValueError):
+                raise DataError(f"{path}:{line}: expected numbers in {', '.join(types)}, got {row}") from None
+            problem = check(row) if check else None
+            if problem:
+                raise DataError(f"{path}:{line}: {problem}")
+            rows.append(row)
+        return rows
+
+
+def replace_csv_row(path, fields, types, row, identity, order, check=None):
+    """Add ``row`` to a record CSV, replacing the row of the same ``identity(row)``; the file is rewritten
+    whole, sorted by ``order``, floats to 5 significant digits, by one process at a time (jobs may share it)."""
+    with exclusive(path):
+        rows = [r for r in read_typed_csv(path, fields, types, check) if identity(r) != identity(row)] + [row]
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fields)
+        writer.writeheader()
+        for r in sorted(rows, key=order):
+            writer.writerow({k: f"{r[k]:.5g}" if isinstance(r[k], float) else r[k] for k in fields})
+        write_text(path, text.getvalue())
 
 
 def training_summary(log_csv):

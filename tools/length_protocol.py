@@ -31,9 +31,11 @@ from fbnet_pfld.jsonfile import read_json
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.models import parse_model_name
 from fbnet_pfld.protocol import add_row, plot_lengths, read_record, recorded, report
-from fbnet_pfld.runfolder import logged_rows, remember_flags
+from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sweep_record import SweepRecord
+from fbnet_pfld.utils import training_summary
 from fbnet_pfld.writes import write_text
+from sweep import training_flags
 
 FIXED = ("data_root", "batch_size", "loss", *cli.DRAW_FLAGS)
 
@@ -53,14 +55,12 @@ def train_one(args, network, epochs):
     """Train one network at one length (resuming a partial run); returns its record row."""
     name, arch, model = network
     snapshot = Path(args.out) / f"{epochs}_epochs" / name
-    flags = ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(epochs),
-             "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
-             "--seed", str(args.seed), "--dev_id", "cpu", "--model", model, *cli.draw_flags(args)]
+    flags = training_flags(args, snapshot, model, args.seed, epochs)
     if arch is not None:
         flags += ["--arch", arch, "--from_scratch"]
     cli.run_to_end(retrain.main, flags, snapshot / model, epochs)
     metrics = load_checkpoint(snapshot / model / LAST)["metrics"]
-    seconds = sum(float(row["seconds"]) for row in logged_rows(snapshot / model))
+    seconds = training_summary(snapshot / model / "log.csv")["seconds"]
     return {"network": name, "spec": arch or model, "epochs": epochs, "seed": args.seed,
             "nme_io": float(metrics.get("nme_io", math.nan)), "nme_box": float(metrics.get("nme_box", math.nan)),
             "minutes": seconds / 60}
