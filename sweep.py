@@ -120,9 +120,10 @@ WHERE_AND_HOW = {"snapshot", "workers", "dev_id", "resume", "stop_after", "overw
 
 
 def same_flag(name, mine, theirs):
-    """Whether two values of a training flag train the same way: data roots by place, calibrations by content."""
+    """Whether two values of a training flag train the same way: data roots by their folder's name, as a record
+    keeps them (a copy rebuilt on another machine is the same data), calibrations by content."""
     if name == "data_root" and mine and theirs:
-        return Path(mine).resolve() == Path(theirs).resolve()
+        return Path(mine).resolve().name == Path(theirs).resolve().name
     if name == "jitter" and mine and theirs:
         return Path(mine).is_file() and Path(theirs).is_file() and Path(mine).read_bytes() == Path(theirs).read_bytes()
     return mine == theirs
@@ -223,7 +224,7 @@ def record_point(args, record, point, log=None):
     point["onnx"] = export_landmark_model(model, record.onnx_target(point), parity_images(args.data_root))["output"]
     log = Path(log or Path(point["checkpoint"]).with_name("log.csv"))
     minutes = training_summary(log)["seconds"] / 60 if log.is_file() else float("nan")
-    point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1, minutes)
+    point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1, minutes, log)
 
 
 def finished(args, point):
@@ -319,9 +320,18 @@ SWEEP_FIXED = ("data_root", "lut", "mode", "search_weights", "sandwich", "bn_bat
 
 
 def sweep_flags(args):
-    """The flags in SWEEP_FIXED, paths made absolute."""
+    """The flags in SWEEP_FIXED, paths made absolute (a runs folder's, which never leaves its machine)."""
     flags = {name: getattr(args, name) for name in SWEEP_FIXED}
     flags.update(data_root=str(Path(args.data_root).resolve()), lut=str(Path(args.lut).resolve()))
+    return flags
+
+
+def record_flags(args):
+    """The flags in SWEEP_FIXED as a record keeps them, the same on any machine: the data by its folder's name
+    (a rebuilt copy elsewhere continues the sweep), the lookup table by its content."""
+    flags = {name: getattr(args, name) for name in SWEEP_FIXED}
+    digest = hashlib.sha1(Path(args.lut).read_bytes()).hexdigest()[:12]
+    flags.update(data_root=Path(args.data_root).resolve().name, lut=f"{Path(args.lut).name} (sha1 {digest})")
     return flags
 
 
@@ -332,7 +342,7 @@ def run_sweep(args):
     remember_flags(out / "sweep.json", sweep_flags(args), SearchError, "sweep")
     record = SweepRecord(args.record) if args.record else None
     if record:
-        remember_flags(record.folder / "sweep.json", sweep_flags(args), SearchError, "sweep")
+        remember_flags(record.folder / "sweep.json", record_flags(args), SearchError, "sweep")
         record.rows()  # a broken record is named before anything trains
         for item in args.adopt:
             adopt(args, out, record, item)

@@ -32,22 +32,29 @@ def parity_images(data_root=None, count=8, seed=0):
     return torch.from_numpy(np.stack(faces).transpose(0, 3, 1, 2).copy()).float() / 255.0
 
 
-def max_difference(session, model, images):
-    """Largest |runtime - PyTorch| over batch 1 and the whole batch."""
+def outputs(reference, batch):
+    """``reference``'s landmarks for a batch: a PyTorch module's, or an engine session's."""
+    if isinstance(reference, torch.nn.Module):
+        with torch.no_grad():
+            return reference(batch).numpy()
+    return reference.run({"input": batch.numpy()})[0]
+
+
+def max_difference(session, reference, images):
+    """Largest |runtime - reference| (PyTorch, or another runtime) over batch 1 and the whole batch."""
     differences = []
     for batch in (images[:1], images):
-        with torch.no_grad():
-            expected = model(batch).numpy()
+        expected = outputs(reference, batch)
         got = session.run({"input": batch.numpy()})[0]
         if got.shape != expected.shape:
-            raise DeployError(f"batch {len(batch)} gave shape {got.shape}, PyTorch {expected.shape}")
+            raise DeployError(f"batch {len(batch)} gave shape {got.shape}, the reference {expected.shape}")
         differences.append(float(np.abs(got - expected).max()))
     return max(differences)
 
 
-def require_parity(difference, output):
+def require_parity(difference, output, against="PyTorch"):
     if parity_failed(difference):
-        raise DeployError(f"{output}: differs from PyTorch by {difference:.2e} (parity gate {PARITY_TOLERANCE:g}): "
+        raise DeployError(f"{output}: differs from {against} by {difference:.2e} (parity gate {PARITY_TOLERANCE:g}): "
                           "not written; the previous file, if any, is as it was")
 
 
@@ -68,14 +75,17 @@ def export_landmark_model(model, output, images):
 
 
 def export_mnn(model, onnx_path, images, weights="fp32"):
-    """Convert an exported ONNX file to .mnn beside it and check MNN against PyTorch (fp32 weights must pass
-    the parity gate before the file is replaced; fp16 and int8 report their difference)."""
+    """Convert an exported ONNX file to .mnn beside it and check MNN against PyTorch, or, with ``model`` None,
+    against the ONNX file in onnxruntime (a file proved against PyTorch when it was exported). fp32 weights
+    must pass the parity gate before the file is replaced; fp16 and int8 report their difference."""
     mnn_path = Path(onnx_path).with_suffix(".mnn" if weights == "fp32" else f".{weights}.mnn")
+    reference = OrtSession(onnx_path, threads=1) if model is None else LandmarksOnly(model).eval()
+    against = f"{Path(onnx_path).name} in onnxruntime" if model is None else "PyTorch"
     with replacing(mnn_path) as temp:
         convert_to_mnn(onnx_path, temp, weights)
         session = MnnSession(onnx_path, threads=1, mnn_path=temp)
-        difference = max_difference(session, LandmarksOnly(model).eval(), images)
+        difference = max_difference(session, reference, images)
         if weights == "fp32":
-            require_parity(difference, mnn_path)
+            require_parity(difference, mnn_path, against)
         size = temp.stat().st_size
     return {"output": str(mnn_path), "size_bytes": size, "weights": weights, "max_abs_diff": difference}

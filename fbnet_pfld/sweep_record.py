@@ -1,8 +1,8 @@
 """A sweep's finished work kept outside its runs folder (``sweep.py --record DIR``, small enough to commit as
 it grows): each budget's searched architecture (searches/budget_T.json, an arch.json) and each finished training's row
-(points.csv: the network, seed, length, NME) with its ONNX file (onnx/). A sweep continues from its record on
-another machine, searching and training nothing recorded again, and measures latency from the recorded ONNX
-files in one run as before.
+(points.csv: the network, seed, length, NME) with its ONNX file (onnx/) and its per-epoch log (logs/). A sweep
+continues from its record on another machine, searching and training nothing recorded again, and measures latency
+from the recorded ONNX files in one run as before; ``tools.release --record`` releases recorded models from it.
 """
 
 import hashlib
@@ -12,6 +12,7 @@ from pathlib import Path
 from fbnet_pfld.archfile import read_arch, write_arch
 from fbnet_pfld.errors import DataError
 from fbnet_pfld.utils import read_typed_csv, replace_csv_row
+from fbnet_pfld.writes import replacing
 
 FIELDS = ["network", "seed", "epochs", "nme_io", "nme_box", "minutes", "onnx"]
 NUMBERS = {"seed": int, "epochs": int, "nme_io": float, "nme_box": float, "minutes": float}
@@ -60,21 +61,34 @@ class SweepRecord:
 
     def finished(self, point, epochs):
         """The point's recorded row (trained ``epochs`` with its seed), or None."""
-        return next((r for r in self.rows() if _identity(r) == (network_of(point), point["seed"], epochs)), None)
+        return self.find(network_of(point), point["seed"], epochs)
 
     def onnx_path(self, row):
         return self.folder / "onnx" / row["onnx"]
+
+    def log_path(self, row):
+        """The training's log.csv as recorded (rows recorded without one have none there)."""
+        return self.folder / "logs" / Path(row["onnx"]).with_suffix(".csv").name
+
+    def find(self, network, seed, epochs):
+        """The recorded row of ``network`` (op names joined by commas, or a hand-designed model's name) trained
+        ``epochs`` with ``seed``, or None."""
+        return next((r for r in self.rows() if _identity(r) == (network, seed, epochs)), None)
 
     def onnx_target(self, point):
         """Where a finished training's ONNX file goes, exported there before ``add_point``."""
         return self.folder / "onnx" / onnx_name(network_of(point), point["seed"])
 
-    def add_point(self, point, metrics, epochs, minutes):
-        """Record a finished training (its last epoch's metrics, its wall time) whose ONNX file is at
-        ``onnx_target(point)``; returns its row."""
+    def add_point(self, point, metrics, epochs, minutes, log=None):
+        """Record a finished training (its last epoch's metrics, its wall time, its log.csv ``log`` when given)
+        whose ONNX file is at ``onnx_target(point)``; returns its row."""
         network, target = network_of(point), self.onnx_target(point)
         if not target.is_file():
             raise DataError(f"{target}: export the point's ONNX file before recording it")
+        if log is not None and Path(log).is_file():
+            kept = self.folder / "logs" / target.with_suffix(".csv").name
+            with replacing(kept) as temp:
+                temp.write_bytes(Path(log).read_bytes())
         row = {"network": network, "seed": point["seed"], "epochs": epochs,
                "nme_io": float(metrics.get("nme_io", math.nan)), "nme_box": float(metrics.get("nme_box", math.nan)),
                "minutes": float(minutes), "onnx": target.name}

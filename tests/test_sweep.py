@@ -2,6 +2,8 @@ import csv
 import itertools
 import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -283,19 +285,23 @@ def test_a_sweep_continues_from_its_record_alone_on_a_machine_without_its_runs(t
     assert all((record / "onnx" / r["onnx"]).is_file() and r["epochs"] == "1" and float(r["minutes"]) > 0 for r in rows)
     [search] = (record / "searches").glob("budget_*.json")  # an arch.json with its space: retrain --arch takes it
     assert json.loads(search.read_text())["arch"] == first[0]["arch"] and "search_space" in search.read_text()
-    # Another machine: the record alone. Nothing is searched or trained again, and the report is the same.
+    for row in rows:  # each training's per-epoch log, as its run folder had it
+        assert (record / "logs" / row["onnx"].replace(".onnx", ".csv")).read_text().count("\n") == 2
+    # Another machine: the record alone, the data rebuilt in another place. Nothing is searched or trained
+    # again, and the report is the same.
+    shutil.copytree(root, tmp_path / "machine2" / root.name)
+    args[1] = str(tmp_path / "machine2" / root.name)
     again = sweep.run_sweep(sweep.parse_args(args + ["--out", str(tmp_path / "runs2")]))
     assert not (tmp_path / "runs2" / "warmup").exists() and not (tmp_path / "runs2" / "finetune").exists()
     assert [(p["kind"], p["epochs"]) for p in again] == [(p["kind"], p["epochs"]) for p in first]
     assert [p["nme_io"] for p in again] == pytest.approx([p["nme_io"] for p in first], rel=1e-4)  # 5 digits kept
     summary = (tmp_path / "runs2" / "summary.txt").read_text()
     assert "one-shot ranking by the supernet's inherited NME: not measured" in summary
+    released_from_record(record, search, args[1], rows, tmp_path / "family")
     # A record made with other flags is refused, not mixed.
     with pytest.raises(SystemExit, match="record/sweep.json: this sweep ran with --finetune_epochs 1"):
         sweep.main(args + ["--out", str(tmp_path / "runs3"), "--finetune_epochs", "2"])
     # A training run elsewhere with exactly the sweep's flags is adopted, not trained again ...
-    import shutil
-
     import retrain
     shutil.copytree(record / "searches", tmp_path / "record2" / "searches")
     other = args[:-1] + [str(tmp_path / "record2")]
@@ -309,3 +315,27 @@ def test_a_sweep_continues_from_its_record_alone_on_a_machine_without_its_runs(t
     with pytest.raises(SystemExit, match="trained with --lr 0.002, the sweep trains baseline with 0.004"):
         sweep.main(args[:-1] + [str(tmp_path / "record3"), "--out", str(tmp_path / "runs5"), "--adopt",
                                 f"baseline={tmp_path / 'elsewhere/baseline/checkpoint_last.pth'}"])
+
+
+def released_from_record(record, search, data_root, rows, out):
+    """tools.release --record: a recorded searched model and a hand-designed one released from the record alone,
+    the ONNX file as recorded, the MNN file proved against it, architecture, log, curves and training table."""
+    from fbnet_pfld.deploy import MnnSession, OrtSession
+    from fbnet_pfld.exporting import parity_images
+    from tools import release
+
+    release.main(["--no_search", "--record", str(record), "--data_root", data_root, "--models", f"small={search}",
+                  "base=baseline", "--out", str(out)])
+    recorded = {r["network"]: r["onnx"] for r in rows}
+    assert (out / "small.onnx").read_bytes() == (record / "onnx" / recorded[",".join(
+        json.loads(search.read_text())["arch"])]).read_bytes()
+    assert json.loads((out / "small_arch.json").read_text()) == json.loads(search.read_text())
+    assert not (out / "base_arch.json").exists()
+    images = parity_images(data_root).numpy()
+    got = MnnSession(None, threads=1, mnn_path=out / "small.mnn").run({"input": images})[0]
+    assert abs(got - OrtSession(out / "small.onnx").run({"input": images})[0]).max() < 1e-4
+    table = (out / "training.md").read_text()
+    assert f"| train small from scratch on {Path(data_root).name}" in table and "| train base from scratch" in table
+    assert (out / "small_curves.png").stat().st_size > 0 and (out / "fine_tunes.png").is_file()
+    with pytest.raises(SystemExit, match="no training of pfld_lite@0.5 with seed 0 for 1 epochs is recorded"):
+        release.main(["--no_search", "--record", str(record), "--models", "x=pfld_lite@0.5", "--out", str(out)])

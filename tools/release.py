@@ -15,6 +15,11 @@ benchmark without training.
 
     # fine-tunes alone (a family of a sweep's searched models), or a sweep's Pareto front alone:
     python -m tools.release --no_search --models small=FOLDER large=FOLDER --out released/family
+
+    # a sweep's trainings from its record (sweep.py --record): NAME=ARCH_JSON (a searched architecture) or
+    # NAME=MODEL (a hand-designed one), their ONNX files and logs as recorded, MNN converted from the ONNX
+    python -m tools.release --no_search --record docs/results/converged --data_root data/faces_plus \
+        --models small=docs/results/converged/searches/budget_0.2.json --out released/family
     python -m tools.release --no_search --sweep runs/pareto --models --out released
 """
 
@@ -22,12 +27,16 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+from fbnet_pfld.archfile import read_arch
 from fbnet_pfld.checkpoints import landmark_network_from_state, load_checkpoint, save_checkpoint, slim
 from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.engine import LAST
 from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import export_landmark_model, export_mnn, parity_images
+from fbnet_pfld.jsonfile import read_json
 from fbnet_pfld.lookup_table import LookupTable
+from fbnet_pfld.stages import RetrainStage
+from fbnet_pfld.sweep_record import SweepRecord
 from fbnet_pfld.utils import plot_curves, read_csv_rows, training_summary
 from fbnet_pfld.writes import staged_folder, write_text
 from sweep import warmup_folder
@@ -100,6 +109,40 @@ def release_model(folder, out, name, images):
     return state
 
 
+def recorded_row(record, spec, seed, epochs):
+    """The record's training of SPEC: an arch.json file (a searched architecture, as the record's searches/
+    keep them) or a hand-designed model's name, trained ``epochs`` with ``seed``."""
+    network = ",".join(read_arch(spec)[0]) if spec.endswith(".json") else spec
+    row = record.find(network, seed, epochs)
+    if row is None:
+        raise DeployError(f"{record.points_csv}: no training of {spec} with seed {seed} for {epochs} epochs is "
+                          "recorded there")
+    if not record.log_path(row).is_file():
+        raise DeployError(f"{record.log_path(row)}: {spec}'s training log is not in the record")
+    return row
+
+
+def release_recorded(record, item, out, images, seed):
+    """``NAME=SPEC`` of a sweep's record: its ONNX file as recorded (proved against PyTorch when recorded), MNN
+    converted from it and proved against it, its architecture and log; returns (name, log, training row)."""
+    name, _, spec = item.partition("=")
+    if not name or not spec:
+        raise DeployError(f"--models {item}: with --record, name each model NAME=ARCH_JSON or NAME=MODEL")
+    flags = read_json(record.folder / "sweep.json", DeployError, "sweep record")
+    row = recorded_row(record, spec, seed, flags["finetune_epochs"])
+    shutil.copy(record.onnx_path(row), out / f"{name}.onnx")
+    mnn = export_mnn(None, out / f"{name}.onnx", images)
+    print(f"{name}: {row['onnx']} as recorded; {name}.mnn {mnn['size_bytes'] / 1024:.0f} KB, "
+          f"parity {mnn['max_abs_diff']:.1e}")
+    if spec.endswith(".json"):
+        shutil.copy(spec, out / f"{name}_arch.json")
+    log = out / f"{name}_log.csv"
+    shutil.copy(record.log_path(row), log)
+    plot_curves(read_csv_rows(log), RetrainStage.plot_panels, out / f"{name}_curves.png", f"retrain {name}")
+    how = f"train {name} from scratch on {flags['data_root']}, drawn by {flags.get('source_weights') or 'uniform'}"
+    return name, log, " ".join(how.replace("|", "/").split())
+
+
 def how_trained(state, name):
     """The training table's row name, from the checkpoint's own flags: a fine-tune from the supernet's weights
     or training from scratch, the data root's folder and the source weights it drew by."""
@@ -144,6 +187,9 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="*", default=["subnet", "pfld_lite"],
                         help="retrain folders to release: NAME (RUN/NAME) or NAME=FOLDER")
     parser.add_argument("--data_root", help="test faces for the export parity check")
+    parser.add_argument("--record", help="a sweep's record (sweep.py --record): --models NAME=ARCH_JSON or "
+                        "NAME=MODEL are its recorded trainings")
+    parser.add_argument("--seed", type=int, default=0, help="with --record: the seed of the trainings to release")
     return parser.parse_args(argv)
 
 
@@ -183,6 +229,9 @@ def build(args, out):
                           "model or release it anew, not both")
     fine_tunes = [kept_model(out, name) for name in args.keep]
     for item in args.models:
+        if args.record:
+            fine_tunes.append(release_recorded(SweepRecord(args.record), item, out, images, args.seed))
+            continue
         name, folder = model_folder(run_dir, item)
         state = release_model(folder, out, name, images)
         fine_tunes.append((name, folder / "log.csv", how_trained(state, name)))
