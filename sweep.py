@@ -178,6 +178,9 @@ def plan_points(args, out, table, record=None):
             arch = search_budget(args, out, warm_up(args, out), target)
             if record:
                 record.add_search(target, arch, table.search_space)
+        if record:  # the run folders' logs, for the sweep's time (kept again when a run folder still has them)
+            record.keep_log("warmup", warmup_folder(out) / "log.csv")
+            record.keep_log(f"search_{target:g}", out / f"search_{target:g}" / "supernet" / "log.csv")
         searched = {"kind": "searched", "arch": arch, "target_ms": target, "seed": args.seed,
                     "search": out / f"search_{target:g}" / "supernet" / LAST}
         points.append(searched)
@@ -356,6 +359,10 @@ def run_sweep(args):
     plot_pareto(points, out / "pareto.png", f"{args.data_root}, table {Path(args.lut).name}, "
                 f"{args.finetune_epochs} epochs each from scratch")
     text = summary(points) + "".join(f"\nnot trained yet (left out): {describe_point(p)}" for p in missing)
+    if record:
+        parts = record.minutes()
+        text += "\nwall time kept in the record (min): " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()) + \
+            f", in all {sum(parts.values()):.2f}"
     write_text(out / "summary.txt", text + "\n")
     print(text)
     return points

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fbnet_pfld.archfile import read_arch, write_arch
 from fbnet_pfld.errors import DataError
-from fbnet_pfld.utils import read_typed_csv, replace_csv_row
+from fbnet_pfld.utils import read_csv_rows, read_typed_csv, replace_csv_row
 from fbnet_pfld.writes import replacing
 
 FIELDS = ["network", "seed", "epochs", "nme_io", "nme_box", "minutes", "onnx"]
@@ -70,6 +70,21 @@ class SweepRecord:
         """The training's log.csv as recorded (rows recorded without one have none there)."""
         return self.folder / "logs" / Path(row["onnx"]).with_suffix(".csv").name
 
+    def keep_log(self, stem, log):
+        """Keep a run's log.csv as logs/STEM.csv (the warm-up's, a search's, a training's), when it exists."""
+        if Path(log).is_file():
+            with replacing(self.folder / "logs" / f"{stem}.csv") as temp:
+                temp.write_bytes(Path(log).read_bytes())
+
+    def minutes(self):
+        """Wall minutes of each part kept in the record: {"warm-up": m, "searches": m, "trainings": m}
+        (a part whose logs are not all kept counts what is)."""
+        def total(paths):
+            return sum(float(r["seconds"]) for path in paths for r in read_csv_rows(path)) / 60
+        logs = self.folder / "logs"
+        return {"warm-up": total(logs.glob("warmup.csv")), "searches": total(logs.glob("search_*.csv")),
+                "trainings": sum(r["minutes"] for r in self.rows() if math.isfinite(r["minutes"]))}
+
     def find(self, network, seed, epochs):
         """The recorded row of ``network`` (op names joined by commas, or a hand-designed model's name) trained
         ``epochs`` with ``seed``, or None."""
@@ -85,10 +100,8 @@ class SweepRecord:
         network, target = network_of(point), self.onnx_target(point)
         if not target.is_file():
             raise DataError(f"{target}: export the point's ONNX file before recording it")
-        if log is not None and Path(log).is_file():
-            kept = self.folder / "logs" / target.with_suffix(".csv").name
-            with replacing(kept) as temp:
-                temp.write_bytes(Path(log).read_bytes())
+        if log is not None:
+            self.keep_log(target.stem, log)
         row = {"network": network, "seed": point["seed"], "epochs": epochs,
                "nme_io": float(metrics.get("nme_io", math.nan)), "nme_box": float(metrics.get("nme_box", math.nan)),
                "minutes": float(minutes), "onnx": target.name}

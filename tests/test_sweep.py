@@ -2,6 +2,7 @@ import csv
 import itertools
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -287,6 +288,14 @@ def test_a_sweep_continues_from_its_record_alone_on_a_machine_without_its_runs(t
     assert json.loads(search.read_text())["arch"] == first[0]["arch"] and "search_space" in search.read_text()
     for row in rows:  # each training's per-epoch log, as its run folder had it
         assert (record / "logs" / row["onnx"].replace(".onnx", ".csv")).read_text().count("\n") == 2
+    assert (record / "logs" / "warmup.csv").read_bytes() == (tmp_path / "runs1/warmup/supernet/log.csv").read_bytes()
+    [search_log] = (record / "logs").glob("search_*.csv")
+    assert search_log.read_text().count("\n") == 2  # the search's epoch, after the warm-up's
+    kept = re.search(r"wall time kept in the record \(min\): warm-up ([\d.]+), searches ([\d.]+), trainings "
+                     r"([\d.]+), in all ([\d.]+)", (tmp_path / "runs1/summary.txt").read_text())
+    assert kept and all(float(m) > 0 for m in kept.groups())
+    assert float(kept[3]) == pytest.approx(sum(float(r["minutes"]) for r in rows), abs=0.01)
+    assert float(kept[4]) == pytest.approx(sum(float(m) for m in kept.groups()[:3]), abs=0.015)
     # Another machine: the record alone, the data rebuilt in another place. Nothing is searched or trained
     # again, and the report is the same.
     shutil.copytree(root, tmp_path / "machine2" / root.name)
