@@ -101,6 +101,20 @@ CASES = {
         "--out", str(fresh(c, "cmd-release-lut"))]), "id_rsa"),
     "release keep_search without one": (lambda c: (release.main, ["--keep_search", "--models", "--out", str(
         fresh(c, "cmd-release-keep"))]), "--keep_search"),
+    "release record without sweep.json": (lambda c: release_with(c, "--record", str(broken_record(c, "1")),
+                                                                 "--models", "b=baseline"), "sweep.json"),
+    "release record model without a spec": (lambda c: release_with(c, "--record", str(record_of(c)), "--models",
+                                                                   "small"), "NAME=ARCH_JSON"),
+    "release record of a model it never trained": (lambda c: release_with(c, "--record", str(record_of(c)),
+                                                                          "--models", "x=pfld_lite@0.5"),
+                                                   "no training of pfld_lite@0.5"),
+    "release record row without its log": (lambda c: release_with(c, "--record", str(record_of(c)), "--models",
+                                                                  "b=baseline"), "logs/p.csv"),
+    "release record arch file missing": (lambda c: release_with(c, "--record", str(record_of(c)), "--models",
+                                                                f"s={fresh(c, 'cmd-files') / 'none.json'}"),
+                                         "none.json"),
+    "release record sweep.json of another kind": (lambda c: release_with(c, "--record", str(record_of(
+        c, '["a list"]')), "--models", "b=baseline"), "not a sweep's record"),
     # sweep
     "sweep lut missing": (lambda c: (sweep.main, sweep_with(c)[1] + ["--lut", str(fresh(c, "cmd-files") / "x.json")]),
                           "x.json"),
@@ -142,13 +156,20 @@ CASES = {
 }
 
 
-def broken_record(ctx, epochs, onnx="p.onnx"):
+def broken_record(ctx, epochs, onnx="p.onnx", name=None):
     """A sweep record of one row: ``epochs`` (a bad number) or an ONNX file it does not hold."""
-    folder = fresh(ctx, f"cmd-record-{epochs}-{onnx}")
+    folder = fresh(ctx, name or f"cmd-record-{epochs}-{onnx}")
     (folder / "onnx").mkdir(exist_ok=True)
     write_text(folder / "onnx" / "p.onnx", "not read until it is timed")
     write_text(folder / "points.csv", "network,seed,epochs,nme_io,nme_box,minutes,onnx\n"
                                       f"baseline,0,{epochs},0.05,0.03,1.5,{onnx}\n")
+    return folder
+
+
+def record_of(ctx, flags='{"finetune_epochs": 1}'):
+    """A sweep record of one training (baseline, 1 epoch) with its sweep.json ``flags`` and no logs."""
+    folder = broken_record(ctx, "1", name=f"cmd-record-of-{len(flags)}")
+    write_text(folder / "sweep.json", flags + "\n")
     return folder
 
 

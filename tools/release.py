@@ -129,6 +129,8 @@ def release_recorded(record, item, out, images, seed):
     if not name or not spec:
         raise DeployError(f"--models {item}: with --record, name each model NAME=ARCH_JSON or NAME=MODEL")
     flags = read_json(record.folder / "sweep.json", DeployError, "sweep record")
+    if not isinstance(flags, dict) or type(flags.get("finetune_epochs")) is not int:
+        raise DeployError(f"{record.folder / 'sweep.json'}: not a sweep's record (no finetune_epochs)")
     row = recorded_row(record, spec, seed, flags["finetune_epochs"])
     shutil.copy(record.onnx_path(row), out / f"{name}.onnx")
     mnn = export_mnn(None, out / f"{name}.onnx", images)
