@@ -194,11 +194,12 @@ def choose_fastpath(requested: str, device: torch.device, network, make_step: Ca
     entries = read_cache(path)
     if entries is None:
         log(f"fast path: {path} ({CACHE_ENV}) is not a fast-path cache; left as it is, nothing cached")
-    choice = cached_choice((entries or {}).get(key), names, machine)
+    cached = (entries or {}).get(key)
+    choice = cached_choice(cached, names, machine)
     if choice is not None:
         log(f"fast path {choice} (cached choice for this network on this machine, {path})")
         return PATHS[choice]._replace(device_type=device.type)
-    if key in (entries or {}):
+    if cached is not None:
         log(f"fast path: the cached choice in {path} was measured on another machine or candidates; ignored")
     log(f"fast path: timing {', '.join(names)} on this machine (at most ~{BUDGET_S:g} s, once; cached in {path}; "
         "--fastpath eager skips it)")
