@@ -20,6 +20,7 @@ from fbnet_pfld.search import BUDGETED, MODES
 from fbnet_pfld.stages import SearchStage
 
 DEFAULT_ALPHA = {"target": 20.0, "absolute": 1.0}
+MODE_DEFAULTS = ("alpha", "min_budget_use")  # flags whose defaults depend on --mode
 WARMUP_SHARE = 0.2  # the warm-up's default share of --epochs
 DEFAULT_BUDGET_USE = {"absolute": 0.8}  # the absolute mode is the one that means to spend its budget
 
@@ -70,6 +71,10 @@ def check_search_args(parser, args):
     """Fill the mode's defaults and refuse combinations that cannot mean anything, in one line each."""
     budgeted = args.target_latency is not None or args.target_ratio is not None
     args.mode = args.mode or ("target" if budgeted else "mul")
+    if parser.resumed.get("mode") not in (None, args.mode):  # a warm-up resumed into another mode's search:
+        for name in MODE_DEFAULTS:  # its defaults follow the new mode unless given
+            if name in parser.filled:
+                setattr(args, name, None)
     if args.alpha is None:
         args.alpha = DEFAULT_ALPHA.get(args.mode, 0.25)
     if args.min_budget_use is None:

@@ -48,6 +48,8 @@ class Parser(argparse.ArgumentParser):
     the defaults shown."""
 
     resume_fills_flags = False  # set by add_common_args: the training stages' --resume
+    filled = frozenset()  # after parse_args: the flags a --resume checkpoint filled in
+    resumed = {}  # after parse_args: that checkpoint's flags
 
     def __init__(self, description=None, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
@@ -59,12 +61,15 @@ class Parser(argparse.ArgumentParser):
         that a run continues with ``--resume`` alone."""
         tokens = sys.argv[1:] if args is None else [str(a) for a in args]
         parsed = super().parse_args(tokens, namespace)
+        self.filled, self.resumed = frozenset(), {}
         if self.resume_fills_flags and getattr(parsed, "resume", None):
             given = {action.dest for action in self._actions for option in action.option_strings
                      for token in tokens if token == option or token.startswith(option + "=")}
-            for name, value in resumed_flags(parsed.resume).items():
-                if hasattr(parsed, name) and name not in given and name not in FRESH_ON_RESUME:
-                    setattr(parsed, name, value)
+            self.resumed = resumed_flags(parsed.resume)
+            self.filled = frozenset(name for name in self.resumed
+                                    if hasattr(parsed, name) and name not in given and name not in FRESH_ON_RESUME)
+            for name in self.filled:
+                setattr(parsed, name, self.resumed[name])
         return parsed
 
     def format_help(self):

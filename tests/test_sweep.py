@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import supernet_train
 import sweep
 from fbnet_pfld import pareto
 from fbnet_pfld.checkpoints import load_checkpoint
@@ -19,6 +20,7 @@ from fbnet_pfld.search import SearchObjective, most_probable_within
 from fbnet_pfld.sweep_record import network_of
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from fbnet_pfld.table_builders import build_flops_table
+from supernet_train import DEFAULT_ALPHA, DEFAULT_BUDGET_USE
 from supernet_train import main as search_main
 
 
@@ -271,6 +273,30 @@ def test_a_warm_up_resumed_into_a_search_takes_the_searchs_theta_settings(tmp_pa
     assert state["args"]["min_budget_use"] == 0.9
     arch = json.loads((tmp_path / "supernet/arch.json").read_text())
     assert arch["predicted_cost"] >= 0.9 * table.max_latency()
+
+
+def test_a_warm_up_resumed_into_a_search_takes_the_search_modes_defaults(tmp_path, table):
+    """A warm-up runs in the default mode (mul: alpha 0.25, no budget floor); the budget's search resumed from it
+    with --mode absolute and nothing else gets absolute's latency weight and floor, as a search run alone would
+    (not the warm-up's), unless they are given."""
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=24, test=8, seed=6)
+    table.save(tmp_path / "flops.json")
+    flags = ["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--epochs", "2", "--warmup_epochs", "1",
+             "--batch_size", "8", "--workers", "0", "--dev_id", "cpu"]
+    search_main(flags + ["--snapshot", str(tmp_path / "warm"), "--stop_after", "1"])
+    budget = ["--mode", "absolute", "--target_latency", str(table.max_latency() / 2)]
+    for name, extra, alpha, floor in (("a", [], DEFAULT_ALPHA["absolute"], DEFAULT_BUDGET_USE["absolute"]),
+                                      ("b", ["--alpha", "0.5", "--min_budget_use", "0"], 0.5, 0.0)):
+        last = tmp_path / name / "supernet" / "checkpoint_last.pth"
+        last.parent.mkdir(parents=True)
+        shutil.copy(tmp_path / "warm/supernet/checkpoint_last.pth", last)
+        search_main(flags + ["--snapshot", str(tmp_path / name), "--resume", str(last), *budget, *extra])
+        saved = load_checkpoint(last)["args"]
+        assert (saved["mode"], saved["alpha"], saved["min_budget_use"]) == ("absolute", alpha, floor)
+    assert "the choice spends >= 80% of it" in (tmp_path / "a/supernet/train.log").read_text()
+    # A search resumed in its own mode keeps its flags.
+    resumed = supernet_train.parse_args(flags + ["--snapshot", str(tmp_path / "b"), "--resume", str(last)])
+    assert (resumed.mode, resumed.alpha, resumed.min_budget_use) == ("absolute", 0.5, 0.0)
 
 
 def test_a_sweep_continues_from_its_record_alone_on_a_machine_without_its_runs(tmp_path, table):
