@@ -319,7 +319,9 @@ def test_a_sweep_continues_from_its_record_alone_on_a_machine_without_its_runs(t
     assert search_log.read_text().count("\n") == 2  # the search's epoch, after the warm-up's
     kept = re.search(r"wall time kept in the record \(min\): warm-up ([\d.]+), searches ([\d.]+), trainings "
                      r"([\d.]+), in all ([\d.]+)", (tmp_path / "runs1/summary.txt").read_text())
-    assert kept and all(float(m) > 0 for m in kept.groups())
+    for part, log in ((1, record / "logs" / "warmup.csv"), (2, search_log)):  # as the logs timed them
+        seconds = sum(float(r["seconds"]) for r in csv.DictReader(open(log)))
+        assert seconds > 0 and float(kept[part]) == pytest.approx(seconds / 60, abs=0.005)
     assert float(kept[3]) == pytest.approx(sum(float(r["minutes"]) for r in rows), abs=0.01)
     assert float(kept[4]) == pytest.approx(sum(float(m) for m in kept.groups()[:3]), abs=0.015)
     # Another machine: the record alone, the data rebuilt in another place. Nothing is searched or trained
