@@ -179,7 +179,6 @@ def plan_points(args, out, table, record=None):
             if record:
                 record.add_search(target, arch, table.search_space)
         if record:  # the run folders' logs, for the sweep's time (kept again when a run folder still has them)
-            record.keep_log("warmup", warmup_folder(out) / "log.csv")
             record.keep_log(f"search_{target:g}", out / f"search_{target:g}" / "supernet" / "log.csv")
         searched = {"kind": "searched", "arch": arch, "target_ms": target, "seed": args.seed,
                     "search": out / f"search_{target:g}" / "supernet" / LAST}
@@ -190,6 +189,8 @@ def plan_points(args, out, table, record=None):
         controls = [a for a in matching_random_archs(table, table.predict(arch), randoms + 1, args.seed + k)
                     if a != arch][:randoms]
         points += [dict(searched, kind="random", arch=a) for a in controls]
+    if record:
+        record.keep_log("warmup", warmup_folder(out) / "log.csv")
     points += [{"kind": "width", "model": f"pfld_lite@{m:g}", "seed": args.seed} for m in args.width_family]
     points += [{"kind": "baseline", "model": model, "seed": args.seed} for model in args.baselines]
     return warm, points
@@ -332,7 +333,7 @@ def sweep_flags(args):
 def record_flags(args):
     """The flags in SWEEP_FIXED as a record keeps them, the same on any machine: the data by its folder's name
     (a rebuilt copy elsewhere continues the sweep), the lookup table by its content."""
-    flags = {name: getattr(args, name) for name in SWEEP_FIXED}
+    flags = sweep_flags(args)
     digest = hashlib.sha1(Path(args.lut).read_bytes()).hexdigest()[:12]
     flags.update(data_root=Path(args.data_root).resolve().name, lut=f"{Path(args.lut).name} (sha1 {digest})")
     return flags

@@ -15,12 +15,12 @@ benchmark without training.
 
     # fine-tunes alone (a family of a sweep's searched models), or a sweep's Pareto front alone:
     python -m tools.release --no_search --models small=FOLDER large=FOLDER --out released/family
+    python -m tools.release --no_search --sweep runs/pareto --models --out released
 
     # a sweep's trainings from its record (sweep.py --record): NAME=ARCH_JSON (a searched architecture) or
     # NAME=MODEL (a hand-designed one), their ONNX files and logs as recorded, MNN converted from the ONNX
     python -m tools.release --no_search --record docs/results/converged --data_root data/faces_plus \
         --models small=docs/results/converged/searches/budget_0.2.json --out released/family
-    python -m tools.release --no_search --sweep runs/pareto --models --out released
 """
 
 import shutil
@@ -122,15 +122,21 @@ def recorded_row(record, spec, seed, epochs):
     return row
 
 
-def release_recorded(record, item, out, images, seed):
-    """``NAME=SPEC`` of a sweep's record: its ONNX file as recorded (proved against PyTorch when recorded), MNN
-    converted from it and proved against it, its architecture and log; returns (name, log, training row)."""
-    name, _, spec = item.partition("=")
-    if not name or not spec:
-        raise DeployError(f"--models {item}: with --record, name each model NAME=ARCH_JSON or NAME=MODEL")
+def sweep_of(record):
+    """The flags a record's sweep ran with (its sweep.json)."""
     flags = read_json(record.folder / "sweep.json", DeployError, "sweep record")
     if not isinstance(flags, dict) or type(flags.get("finetune_epochs")) is not int:
         raise DeployError(f"{record.folder / 'sweep.json'}: not a sweep's record (no finetune_epochs)")
+    return flags
+
+
+def release_recorded(record, flags, item, out, images, seed):
+    """``NAME=SPEC`` of a sweep's record (its sweep's ``flags``): its ONNX file as recorded (proved against
+    PyTorch when recorded), MNN converted from it and proved against it, its architecture and log; returns
+    (name, log, training row)."""
+    name, _, spec = item.partition("=")
+    if not name or not spec:
+        raise DeployError(f"--models {item}: with --record, name each model NAME=ARCH_JSON or NAME=MODEL")
     row = recorded_row(record, spec, seed, flags["finetune_epochs"])
     shutil.copy(record.onnx_path(row), out / f"{name}.onnx")
     mnn = export_mnn(None, out / f"{name}.onnx", images)
@@ -141,13 +147,14 @@ def release_recorded(record, item, out, images, seed):
     log = out / f"{name}_log.csv"
     shutil.copy(record.log_path(row), log)
     plot_curves(read_csv_rows(log), RetrainStage.plot_panels, out / f"{name}_curves.png", f"retrain {name}")
-    how = f"train {name} from scratch on {flags['data_root']}, drawn by {flags.get('source_weights') or 'uniform'}"
-    return name, log, " ".join(how.replace("|", "/").split())
+    trained = {"from_scratch": True, "data_root": flags["data_root"], "source_weights": flags.get("source_weights")}
+    return name, log, how_trained({"args": trained}, name)
 
 
 def how_trained(state, name):
-    """The training table's row name, from the checkpoint's own flags: a fine-tune from the supernet's weights
-    or training from scratch, the data root's folder and the source weights it drew by."""
+    """The training table's row name, from the checkpoint's own flags (or a sweep record's, as ``{"args": ...}``):
+    a fine-tune from the supernet's weights or training from scratch, the data root's folder and the source
+    weights it drew by."""
     args = state.get("args") or {}
     how = f"fine-tune {name} from the supernet" if args.get("supernet") and not args.get("from_scratch") \
         else f"train {name} from scratch"
@@ -230,9 +237,11 @@ def build(args, out):
         raise DeployError(f"--keep {' '.join(sorted(set(args.keep) & set(named)))}: also in --models; keep a "
                           "model or release it anew, not both")
     fine_tunes = [kept_model(out, name) for name in args.keep]
+    record = SweepRecord(args.record) if args.record else None
+    flags = sweep_of(record) if record and args.models else None
     for item in args.models:
-        if args.record:
-            fine_tunes.append(release_recorded(SweepRecord(args.record), item, out, images, args.seed))
+        if record:
+            fine_tunes.append(release_recorded(record, flags, item, out, images, args.seed))
             continue
         name, folder = model_folder(run_dir, item)
         state = release_model(folder, out, name, images)
