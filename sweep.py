@@ -38,6 +38,7 @@ from fbnet_pfld.deploy import time_onnx_files
 from fbnet_pfld.engine import LAST
 from fbnet_pfld.errors import SearchError
 from fbnet_pfld.exporting import export_landmark_model, parity_images
+from fbnet_pfld.fastpath import PATHS, add_fixed_fastpath_arg
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.models import parse_model_name
@@ -108,10 +109,10 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, see
 
 def training_flags(args, snapshot, model, seed, epochs):
     """retrain.py's flags for every training of a sweep (and of the length protocol): its data, batch, loss,
-    workers and draws, the recipe's defaults for the rest."""
+    workers, draws and fast path, the recipe's defaults for the rest."""
     return ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(epochs),
             "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
-            "--seed", str(seed), "--dev_id", "cpu", "--model", model, *draw_flags(args)]
+            "--seed", str(seed), "--dev_id", "cpu", "--model", model, "--fastpath", args.fastpath, *draw_flags(args)]
 
 
 # retrain.py flags that say where and how fast a training ran, not what it trained
@@ -148,6 +149,10 @@ def adopt(args, out, record, item):
         if flag not in WHERE_AND_HOW and not same_flag(flag, value, state["args"].get(flag)):
             raise SearchError(f"{checkpoint}: trained with --{flag} {state['args'].get(flag)}, the sweep trains "
                               f"{model} with {value}: not the same training")
+    trained = PATHS[state["fastpath"]].precision if state.get("fastpath") in PATHS else "a precision it does not name"
+    if trained != PATHS[args.fastpath].precision:
+        raise SearchError(f"{checkpoint}: trained in {trained}, the sweep trains in {PATHS[args.fastpath].precision} "
+                          f"(--fastpath {args.fastpath}): not the same training")
     sibling = Path(checkpoint).with_name(f"{Path(checkpoint).stem}_log.csv")
     point["checkpoint"] = checkpoint
     record_point(args, record, point, sibling if sibling.is_file() else Path(checkpoint).with_name("log.csv"))
@@ -302,6 +307,7 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=non_negative_int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=positive_int, default=2000, help="timed calls per model")
+    add_fixed_fastpath_arg(parser)
     parser.add_argument("--report_only", action="store_true",
                         help="fine-tune nothing more (the warm-up and searches still finish): report the points "
                              "whose fine-tunes are finished, name the rest")
@@ -320,7 +326,7 @@ def parse_args(argv=None):
 
 # What every point of a sweep computes: a rerun that changes one of these would mix two sweeps in one report.
 SWEEP_FIXED = ("data_root", "lut", "mode", "search_weights", "sandwich", "bn_batches", "inplace_distill", "warmup",
-               "search_epochs", "finetune_epochs", "batch_size", "loss", "seed", "theta_lr", *DRAW_FLAGS)
+               "search_epochs", "finetune_epochs", "batch_size", "loss", "seed", "theta_lr", "fastpath", *DRAW_FLAGS)
 
 
 def sweep_flags(args):

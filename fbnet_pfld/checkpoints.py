@@ -26,8 +26,9 @@ RESUME_KEYS = {
 }
 RELEASE_KEYS = {
     "supernet": ("supernet", "aux", "epoch", "temperature", "arch", "search_space", "num_points", "theta_history",
-                 "best_nme", "metrics", "lut_meta", "lut", "args"),
-    "landmark": ("model", "epoch", "best_nme", "metrics", "model_type", "arch", "num_points", "search_space", "args"),
+                 "best_nme", "metrics", "lut_meta", "lut", "args", "fastpath"),
+    "landmark": ("model", "epoch", "best_nme", "metrics", "model_type", "arch", "num_points", "search_space", "args",
+                 "fastpath"),
 }  # a released fine-tune leaves out its auxiliary pose net: only training used it, and it doubles the file
 LANDMARK_KEYS = ("model", "model_type", "num_points")
 

@@ -223,6 +223,14 @@ def add_fastpath_args(parser):
     group.add_argument("--threads", type=positive_int, help="torch threads (default: all cores of this process)")
 
 
+def add_fixed_fastpath_arg(parser):
+    """``--fastpath`` of a comparison (a sweep, the length protocol): one path for every training it runs. No
+    ``auto``: networks timed apart could train in different precisions, and precision is part of a recipe."""
+    parser.add_argument("--fastpath", choices=list(PATHS), default="channels_last",
+                        help="how every training runs, the same for all (bf16 only where the CPU runs it natively: "
+                             "elsewhere it is emulated, ~8x slower). Default: channels_last (fp32)")
+
+
 def set_threads(args, device):
     """torch's thread count: --threads, else every core this process may use."""
     if getattr(args, "threads", None):

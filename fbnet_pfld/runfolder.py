@@ -92,7 +92,8 @@ def claim_run_folder(out_dir, resume, overwrite, is_main=True):
 
 def remember_flags(record, flags, error, what):
     """An experiment's fixed flags (a dict, JSON-ready) are written to RECORD on its first run; a rerun that
-    changes one is refused with ``error`` (more points may be added; what each point is may not change)."""
+    changes one is refused with ``error`` (more points may be added; what each point is may not change). A flag the
+    record lacks (fixed by a later version) is added to it."""
     record = Path(record)
     if not record.is_file():
         write_json(flags, record)
@@ -102,3 +103,5 @@ def remember_flags(record, flags, error, what):
         if name in saved and saved[name] != value:
             raise error(f"{record}: this {what} ran with --{name} {saved[name]}, this run asks for {value}; its "
                         "results would mix both (give another --out)")
+    if flags.keys() - saved.keys():  # a flag fixed since the record began: fixed from now on
+        write_json(saved | flags, record)

@@ -122,8 +122,8 @@ def test_a_sweeps_recorded_trainings_count_as_the_longest_length(tmp_path):
     swept.onnx_target(point).parent.mkdir(parents=True)
     swept.onnx_target(point).write_bytes(b"an ONNX file")
     swept.add_point(point, {"nme_io": 0.061, "nme_box": 0.04}, 150, 42.0)
-    flags = {"data_root": str(root.resolve()), "batch_size": 64, "loss": "wing", "jitter": None,
-             "source_weights": None, "epoch_size": 4332}
+    flags = {"data_root": root.resolve().name, "batch_size": 64, "loss": "wing", "jitter": None,  # as records keep it
+             "source_weights": None, "epoch_size": 4332, "fastpath": "channels_last"}
     write_json(flags, swept.folder / "sweep.json")
     args = ["--data_root", str(root), "--networks", "baseline", "--lengths", "5", "--out", str(tmp_path / "runs"),
             "--epoch_size", "4332", "--from_sweep", str(swept.folder), "--report_only"]
@@ -132,3 +132,6 @@ def test_a_sweeps_recorded_trainings_count_as_the_longest_length(tmp_path):
     with pytest.raises(SystemExit, match="sweep.json: the sweep ran with --epoch_size 4332, the protocol with 2166"):
         length_protocol.main(args[:-5] + ["--epoch_size", "2166", "--from_sweep", str(swept.folder),
                                           "--report_only", "--record", str(tmp_path / "other.csv")])
+    with pytest.raises(SystemExit, match="sweep.json: the sweep ran with --fastpath channels_last, the protocol with "
+                                         "bf16"):
+        length_protocol.main(args + ["--fastpath", "bf16", "--record", str(tmp_path / "third.csv")])

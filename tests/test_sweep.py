@@ -376,3 +376,36 @@ def released_from_record(record, search, data_root, rows, out):
     assert (out / "small_curves.png").stat().st_size > 0 and (out / "fine_tunes.png").is_file()
     with pytest.raises(SystemExit, match="no training of pfld_lite@0.5 with seed 0 for 1 epochs is recorded"):
         release.main(["--no_search", "--record", str(record), "--models", "x=pfld_lite@0.5", "--out", str(out)])
+
+
+def test_every_training_of_a_sweep_runs_the_one_fast_path_its_record_fixes(tmp_path, table):
+    from fbnet_pfld.checkpoints import save_checkpoint
+    from fbnet_pfld.jsonfile import write_json
+
+    root = make_synthetic_dataset(tmp_path / "data", num_points=68, train=16, test=4, seed=3)
+    table.save(tmp_path / "flops.json")
+    base = ["--data_root", str(root), "--lut", str(tmp_path / "flops.json"), "--budgets", "1", "--randoms", "0",
+            "--warmup", "1", "--search_epochs", "1", "--finetune_epochs", "1", "--batch_size", "8", "--workers", "0",
+            "--runs", "5", "--baselines", "baseline", "--fastpath", "channels_last"]  # the tests' default: eager
+    args = base + ["--record", str(tmp_path / "record")]
+    points = sweep.run_sweep(sweep.parse_args(args + ["--out", str(tmp_path / "runs1")]))
+    trained = sorted((tmp_path / "runs1" / "finetune").glob("*/*/checkpoint_last.pth"))
+    assert len(trained) == len(points) == 2 and {load_checkpoint(p)["fastpath"] for p in trained} == {"channels_last"}
+    # A record begun before the fast path was fixed gains it, and keeps it from then on.
+    saved = json.loads((tmp_path / "record" / "sweep.json").read_text())
+    write_json({k: v for k, v in saved.items() if k != "fastpath"}, tmp_path / "record" / "sweep.json")
+    sweep.run_sweep(sweep.parse_args(args + ["--out", str(tmp_path / "runs2")]))
+    assert json.loads((tmp_path / "record" / "sweep.json").read_text()) == saved
+    with pytest.raises(SystemExit, match="record/sweep.json: this sweep ran with --fastpath channels_last, this run "
+                                         "asks for eager"):
+        sweep.main(args + ["--fastpath", "eager", "--out", str(tmp_path / "runs3")])
+    # An adopted training must have run in the sweep's precision, and say so.
+    state = load_checkpoint(trained[0] if "baseline" in str(trained[0]) else trained[1])
+    for fastpath, said in (("bf16", "trained in bf16, the sweep trains in fp32 \\(--fastpath channels_last\\)"),
+                           (None, "trained in a precision it does not name")):
+        other = {k: v for k, v in state.items() if k != "fastpath"} | ({"fastpath": fastpath} if fastpath else {})
+        save_checkpoint(other, tmp_path / f"adopted_{fastpath}.pth")
+        with pytest.raises(SystemExit, match=said):
+            sweep.main(base + ["--record", str(tmp_path / f"record_{fastpath}"), "--out",
+                               str(tmp_path / f"runs_{fastpath}"), "--adopt",
+                               f"baseline={tmp_path / f'adopted_{fastpath}.pth'}"])

@@ -27,6 +27,7 @@ from fbnet_pfld.argtypes import non_negative_int, positive_int
 from fbnet_pfld.checkpoints import load_checkpoint
 from fbnet_pfld.engine import LAST
 from fbnet_pfld.errors import DataError
+from fbnet_pfld.fastpath import add_fixed_fastpath_arg
 from fbnet_pfld.jsonfile import read_json
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.models import parse_model_name
@@ -35,9 +36,9 @@ from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sweep_record import SweepRecord
 from fbnet_pfld.utils import training_summary
 from fbnet_pfld.writes import write_text
-from sweep import training_flags
+from sweep import same_flag, training_flags
 
-FIXED = ("data_root", "batch_size", "loss", *cli.DRAW_FLAGS)
+FIXED = ("data_root", "batch_size", "loss", "fastpath", *cli.DRAW_FLAGS)
 
 
 def network_spec(text):
@@ -71,8 +72,8 @@ def sweep_rows(args, networks, folder):
     records them; refused when the sweep trained on other data or draws."""
     swept = read_json(Path(folder) / "sweep.json", DataError, "sweep record")
     for name in FIXED:
-        mine = str(Path(args.data_root).resolve()) if name == "data_root" else getattr(args, name)
-        if swept.get(name) != mine:
+        mine = getattr(args, name)
+        if not same_flag(name, mine, swept.get(name)):
             raise DataError(f"{folder}/sweep.json: the sweep ran with --{name} {swept.get(name)}, the protocol "
                             f"with {mine}: their rankings do not compare")
     rows = []
@@ -121,6 +122,7 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=non_negative_int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report_only", action="store_true", help="train nothing: report the record")
+    add_fixed_fastpath_arg(parser)
     parser.add_argument("--from_sweep", help="a sweep's record (sweep.py --record) whose finished trainings of "
                         "these networks count as trained (the longest length, typically), same data and draws")
     cli.add_draw_args(parser)
