@@ -94,18 +94,49 @@ def budget_use(point):
     return f"uses {100 * share:.0f}% of its budget" + ("" if share >= 0.8 else " (under 80%)")
 
 
-def against_controls(point, controls):
-    """The searched NME against the median of its random controls' (or that there are none)."""
+def seed_spread(points):
+    """The largest NME gap between two seeds of one budget's searched model (None without a second seed)."""
+    by_budget = {}
+    for p in (p for p in points if p["kind"] == "searched"):
+        by_budget.setdefault(p["target_ms"], []).append(p["nme_io"])
+    gaps = [max(nmes) - min(nmes) for nmes in by_budget.values() if len(nmes) > 1]
+    return max(gaps) if gaps else None
+
+
+def against_controls(point, controls, spread=None):
+    """The searched NME against the median of its random controls' (or that there are none): a gap within the
+    seed ``spread`` is a tie."""
     if not controls:
         return "(no random controls at this budget)"
     median = float(np.median(controls))
-    verdict = "beats" if point["nme_io"] <= median else "does NOT beat"
-    return f"{verdict} the median of {len(controls)} random controls ({100 * median:.2f}%)"
+    if spread is not None and abs(point["nme_io"] - median) <= spread:
+        verdict = "ties"
+    else:
+        verdict = "beats" if point["nme_io"] <= median else "does NOT beat"
+    noise = "" if spread is None else f"; seed spread {100 * spread:.2f} points"
+    return f"{verdict} the median of {len(controls)} random controls ({100 * median:.2f}%{noise})"
+
+
+def against_width_family(point, points):
+    """The searched NME against the width family's at its latency (interpolated in log latency), or, outside
+    the family's latencies, against its nearest end."""
+    family = width_family_nme(points, point["measured_ms"])
+    if family is not None:
+        verdict = " (target <= 0.95x)" if point["nme_io"] > 0.95 * family else " (meets <= 0.95x)"
+        return f"; {point['nme_io'] / family:.3f}x the width family's {100 * family:.2f}% at that latency{verdict}"
+    widths = sorted((q for q in points if q["kind"] == "width"), key=lambda q: q["measured_ms"])
+    if not widths:
+        return ""
+    end = widths[0] if point["measured_ms"] < widths[0]["measured_ms"] else widths[-1]
+    where = "faster than" if end is widths[0] else "slower than"
+    return (f"; outside the width family's measured {widths[0]['measured_ms']:.3f}-{widths[-1]['measured_ms']:.3f} "
+            f"ms ({where} every width): {point['nme_io'] / end['nme_io']:.3f}x the NME of {end.get('model')} "
+            f"({100 * end['nme_io']:.2f}% at {end['measured_ms']:.3f} ms)")
 
 
 def budget_lines(points):
     """Per budget: the searched NME against the median of its random controls and the width family."""
-    lines, first_seed = [], {}
+    lines, first_seed, spread = [], {}, seed_spread(points)
     for p in (p for p in points if p["kind"] == "searched"):
         if p["target_ms"] in first_seed:
             other = first_seed[p["target_ms"]]
@@ -114,16 +145,9 @@ def budget_lines(points):
             continue
         first_seed[p["target_ms"]] = p
         controls = [q["nme_io"] for q in points if q["kind"] == "random" and q["target_ms"] == p["target_ms"]]
-        line = (f"budget {p['target_ms']:g}: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
-                f"at {p['measured_ms']:.3f} ms {against_controls(p, controls)}; {budget_use(p)}")
-        family = width_family_nme(points, p["measured_ms"])
-        if family is not None:
-            line += f"; {p['nme_io'] / family:.3f}x the width family's {100 * family:.2f}% at that latency"
-            line += " (target <= 0.95x)" if p["nme_io"] > 0.95 * family else " (meets <= 0.95x)"
-        elif any(q["kind"] == "width" for q in points):
-            span = sorted(q["measured_ms"] for q in points if q["kind"] == "width")
-            line += f"; outside the width family's measured {span[0]:.3f}-{span[-1]:.3f} ms"
-        lines.append(line)
+        lines.append(f"budget {p['target_ms']:g}: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
+                     f"at {p['measured_ms']:.3f} ms {against_controls(p, controls, spread)}; {budget_use(p)}"
+                     f"{against_width_family(p, points)}")
     return lines
 
 

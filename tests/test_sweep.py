@@ -222,8 +222,15 @@ def test_the_summary_judges_each_budget_against_its_controls_the_width_family_an
     family_at = 0.064 + (0.070 - 0.064) * math.log(0.5 / 0.4) / math.log(2.0 / 0.4)
     assert f"{0.060 / family_at:.3f}x the width family's" in lines[0] and "(meets <= 0.95x)" in lines[0]
     assert "(no random controls at this budget)" in lines[1] and "uses 60% of its budget (under 80%)" in lines[1]
-    assert "width family's measured 0.400-2.000 ms" in lines[1]  # 0.30 ms lies outside the family
+    assert "width family's measured 0.400-2.000 ms (faster than every width): 1.250x the NME of pfld_lite@0.5 " \
+        "(6.40% at 0.400 ms)" in lines[1]  # 0.30 ms lies outside the family: its cheapest end
     assert "best searched NME 8.00% = 1.143x pfld_lite's at 0.150x its latency" in lines[2]
+    # A second seed measures the noise: a gap to the controls within it is a tie, not a win.
+    lines = pareto.summary(points + [point("searched", 0.066, 0.31, predicted_ms=0.95, **dict(searched, seed=1))])
+    assert "ties the median of 2 random controls (6.00%; seed spread 0.60 points)" in lines.splitlines()[0]
+    verdicts = [pareto.against_controls({"nme_io": nme}, [0.062, 0.066], spread).split(" the median")[0]
+                for nme, spread in ((0.060, 0.003), (0.060, 0.0049), (0.068, 0.003), (0.068, None))]
+    assert verdicts == ["beats", "ties", "does NOT beat", "does NOT beat"]  # the median is 6.40%
 
 
 @pytest.mark.parametrize("theta_only", [True, False])
