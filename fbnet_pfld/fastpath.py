@@ -187,7 +187,9 @@ def choose_fastpath(requested: str, device: torch.device, network, make_step: Ca
                     log: Callable[[str], None] = print) -> FastPath:
     """The fast path for ``network``: the one ``requested``, or for ``auto`` the measured fastest (cached)."""
     if requested != "auto":
-        log(f"fast path {requested} (forced by --fastpath)")
+        emulated = PATHS[requested].precision == "bf16" and device.type == "cpu" and not native_bf16()
+        log(f"fast path {requested} (forced by --fastpath)" + ("; warning: this CPU has no native bf16, emulated "
+                                                              "bf16 runs several times slower" if emulated else ""))
         return PATHS[requested]._replace(device_type=device.type)
     names = auto_candidates(device.type)
     key, machine, path = signature(network, batch_size, device.type), fingerprint(), cache_path()

@@ -81,6 +81,15 @@ def test_a_forced_path_is_not_timed(network, monkeypatch, tmp_path):
     assert choose_fastpath("channels_last", CPU, net, None, 4, log=lambda _: None).name == "channels_last"
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_forced_bf16_warns_where_the_cpu_only_emulates_it(network, monkeypatch, native):
+    monkeypatch.setattr(fastpath, "native_bf16", lambda: native)
+    for name in ("bf16", "bf16_nchw", "channels_last"):
+        said = []
+        assert choose_fastpath(name, CPU, network[0], None, 4, log=said.append).name == name
+        assert ("no native bf16" in said[0]) == (name.startswith("bf16") and not native), said
+
+
 def test_real_timing_returns_every_candidate_and_leaves_the_rng_alone(network):
     net, aux = network
     torch.manual_seed(123)
