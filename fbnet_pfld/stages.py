@@ -79,7 +79,9 @@ class _LandmarkStage(Stage):
         log = self.log.info if self.runtime.is_main else lambda _: None
         resumed = load_checkpoint(self.args.resume).get("fastpath") if self.args.resume else None
         if resumed in PATHS:  # a resumed run continues on its own path, so it continues exactly
-            log(f"fast path {resumed} (the resumed run's)")
+            asked = self.args.fastpath not in ("auto", resumed)
+            log(f"fast path {resumed} (the resumed run's)" + (f"; warning: --fastpath {self.args.fastpath} not "
+                                                             "taken, a resumed run keeps its path" if asked else ""))
             self.fast = PATHS[resumed]._replace(device_type=self.runtime.device.type)
         else:
             make_step = landmark_step_factory(network, aux, self.args.batch_size, self.num_points, forward)

@@ -114,6 +114,13 @@ def test_retrain_resume_continues_exactly(searched, tmp_path):
     a = load_checkpoint(tmp_path / "a/subnet/checkpoint_last.pth")
     b = load_checkpoint(tmp_path / "b/subnet/checkpoint_last.pth")
     assert a["epoch"] == b["epoch"] == 1
+    # A resumed run keeps its fast path, so it continues exactly; another one asked for is named as not taken.
+    retrain.main([*common, "--snapshot", str(tmp_path / "c"), "--stop_after", "1", "--fastpath", "eager"])
+    retrain.main([*common, "--snapshot", str(tmp_path / "c"), "--fastpath", "channels_last",
+                  "--resume", str(tmp_path / "c/subnet/checkpoint_last.pth")])
+    assert load_checkpoint(tmp_path / "c/subnet/checkpoint_last.pth")["fastpath"] == "eager"
+    assert "fast path eager (the resumed run's); warning: --fastpath channels_last not taken" in \
+        (tmp_path / "c/subnet/train.log").read_text()
     for key in ("model", "aux"):
         for name, value in a[key].items():
             assert torch.equal(value, b[key][name]), name
