@@ -33,6 +33,7 @@ from fbnet_pfld.cli import Parser, exit_on_user_error
 from fbnet_pfld.engine import LAST
 from fbnet_pfld.errors import DeployError
 from fbnet_pfld.exporting import export_landmark_model, export_mnn, parity_images
+from fbnet_pfld.fastpath import PATHS
 from fbnet_pfld.jsonfile import read_json
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.stages import RetrainStage
@@ -148,13 +149,13 @@ def release_recorded(record, flags, item, out, images, seed):
     shutil.copy(record.log_path(row), log)
     plot_curves(read_csv_rows(log), RetrainStage.plot_panels, out / f"{name}_curves.png", f"retrain {name}")
     trained = {"from_scratch": True, "data_root": flags["data_root"], "source_weights": flags.get("source_weights")}
-    return name, log, how_trained({"args": trained}, name)
+    return name, log, how_trained({"args": trained, "fastpath": flags.get("fastpath")}, name)
 
 
 def how_trained(state, name):
     """The training table's row name, from the checkpoint's own flags (or a sweep record's, as ``{"args": ...}``):
-    a fine-tune from the supernet's weights or training from scratch, the data root's folder and the source
-    weights it drew by."""
+    a fine-tune from the supernet's weights or training from scratch, the data root's folder, the source
+    weights it drew by and the precision it trained in (where the checkpoint or record names its fast path)."""
     args = state.get("args") or {}
     how = f"fine-tune {name} from the supernet" if args.get("supernet") and not args.get("from_scratch") \
         else f"train {name} from scratch"
@@ -162,6 +163,8 @@ def how_trained(state, name):
         how += f" on {Path(str(args['data_root'])).name}"
         if args.get("source_weights"):
             how += f", drawn by {args['source_weights']}"
+    if state.get("fastpath") in PATHS:
+        how += f", {PATHS[state['fastpath']].precision}"
     return " ".join(how.replace("|", "/").split())  # one table cell, whatever a checkpoint's flags hold
 
 
