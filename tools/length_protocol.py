@@ -69,7 +69,7 @@ def train_one(args, network, epochs):
 
 def sweep_rows(args, networks, folder):
     """Rows of a sweep's record (sweep.py --record) for these networks at the protocol's seed, as the protocol
-    records them; refused when the sweep trained on other data or draws."""
+    records them; refused when the sweep trained on other data, draws or fast path."""
     swept = read_json(Path(folder) / "sweep.json", DataError, "sweep record")
     for name in FIXED:
         mine = getattr(args, name)
