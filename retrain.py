@@ -13,8 +13,8 @@ from pathlib import Path
 
 from fbnet_pfld.argtypes import model_name, non_negative_float
 from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
+from fbnet_pfld.retrain_stage import RetrainStage
 from fbnet_pfld.runfolder import RunLock
-from fbnet_pfld.stages import RetrainStage
 
 
 def parse_args(argv=None):

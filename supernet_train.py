@@ -17,7 +17,7 @@ from fbnet_pfld.argtypes import non_negative_float
 from fbnet_pfld.cli import Parser, add_common_args, check_common_args, run_stage
 from fbnet_pfld.runfolder import RunLock
 from fbnet_pfld.search import BUDGETED, MODES
-from fbnet_pfld.stages import SearchStage
+from fbnet_pfld.search_stage import SearchStage
 
 DEFAULT_ALPHA = {"target": 20.0, "absolute": 1.0}
 MODE_DEFAULTS = ("alpha", "min_budget_use")  # flags whose defaults depend on --mode

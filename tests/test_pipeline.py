@@ -17,7 +17,7 @@ from fbnet_pfld.exporting import PARITY_TOLERANCE
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.metrics import primary_nme
 from fbnet_pfld.models import Baseline, PFLDLite, Subnet
-from fbnet_pfld.stages import build_models
+from fbnet_pfld.retrain_stage import build_models
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from fbnet_pfld.table_builders import build_flops_table
 

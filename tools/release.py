@@ -36,7 +36,7 @@ from fbnet_pfld.exporting import export_landmark_model, export_mnn, parity_image
 from fbnet_pfld.fastpath import PATHS
 from fbnet_pfld.jsonfile import read_json
 from fbnet_pfld.lookup_table import LookupTable
-from fbnet_pfld.stages import RetrainStage
+from fbnet_pfld.retrain_stage import RetrainStage
 from fbnet_pfld.sweep_record import SweepRecord
 from fbnet_pfld.utils import plot_curves, read_csv_rows, training_summary
 from fbnet_pfld.writes import staged_folder, write_text
