@@ -124,6 +124,8 @@ CASES = {
     "sweep out is a file": (lambda c: (sweep.main, sweep_with(c)[1] + ["--out", str(text_file(c, "sweep_file"))]),
                             "sweep_file"),
     "sweep rerun with another loss": (lambda c: sweep_rerun(c, "--loss", "pfld"), "--loss"),
+    "sweep rerun with another fast path": (lambda c: sweep_rerun(c, "--fastpath", "eager"), "--fastpath"),
+    "sweep fast path auto": (lambda c: sweep_with(c, "--fastpath", "auto"), "--fastpath"),
     "sweep source_weights malformed": (lambda c: sweep_with(c, "--source_weights", "helen"), "--source_weights"),
     "sweep record with a bad line": (lambda c: sweep_with(c, "--record", str(broken_record(c, "one"))),
                                      "points.csv:2"),
@@ -132,6 +134,7 @@ CASES = {
     # length protocol
     "length protocol arch file missing": (lambda c: protocol_with(c, "--networks", "a=none.json"), "NAME=ARCH.json"),
     "length protocol length zero": (lambda c: protocol_with(c, "--lengths", "0"), "--lengths"),
+    "length protocol fast path auto": (lambda c: protocol_with(c, "--fastpath", "auto"), "--fastpath"),
     "length protocol threshold above 1": (lambda c: protocol_with(c, "--threshold", "2"), "--threshold"),
     "length protocol record with a bad line": (lambda c: protocol_with(c, "--record", str(text_file(
         c, "record.csv", "network,spec,epochs,seed,nme_io,nme_box,minutes\na,a,5,0,low,0.1,1\n"))), "record.csv:2"),
