@@ -153,7 +153,7 @@ def test_release_packages_a_search_and_a_fine_tune_from_separate_folders(searche
     training = (out / "training.md").read_text().splitlines()
     assert [row.split(" | ")[:2] for row in training[2:] if row.startswith("|")] == [
         ["| search (NME on the held-out architecture split of TRAIN)", "2"],
-        [f"| fine-tune subnet from the supernet on {root.name}", "1"]]
+        [f"| fine-tune subnet from the supernet on {root.name}, fp32", "1"]]  # the default fast path's precision
 
 
 def test_a_checkpoint_never_chooses_what_the_release_copies(searched, tmp_path):
@@ -216,8 +216,8 @@ def test_a_release_keeps_a_released_model_as_it_is_beside_a_new_one(searched, tm
     release.main(["--no_search", "--keep", "subnet", "--models", f"again={run}", "--out", str(out)])
     assert {name: (out / name).read_bytes() for name in before} == before and (out / "again.onnx").is_file()
     rows = [row.split(" | ")[0] for row in (out / "training.md").read_text().splitlines()[2:] if row.startswith("|")]
-    assert rows == [f"| fine-tune subnet from the supernet on {root.name}",
-                    f"| fine-tune again from the supernet on {root.name}"]
+    assert rows == [f"| fine-tune subnet from the supernet on {root.name}, fp32",
+                    f"| fine-tune again from the supernet on {root.name}, fp32"]
     for keep, message in ((["pfld_lite"], "needs pfld_lite.pth"), (["again"], "also in --models")):
         with pytest.raises(SystemExit, match=message):
             release.main(["--no_search", "--keep", *keep, "--models", f"again={run}", "--out", str(out)])
