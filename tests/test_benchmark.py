@@ -76,7 +76,7 @@ def test_released_models_load_and_agree():
 
 def test_the_released_family_spans_its_budgets_and_matches_the_pareto_front():
     """released/family: each model is the sweep's searched model at its budget in pareto.csv, within that
-    budget on the sweep's table, the three ordered by latency, and its ONNX and MNN files agree."""
+    budget on the sweep's table, the sizes in latency order, and its ONNX and MNN files agree."""
     import csv
 
     import numpy as np
@@ -92,7 +92,10 @@ def test_the_released_family_spans_its_budgets_and_matches_the_pareto_front():
                 if row["kind"] == "searched"}
     x = {"input": np.random.default_rng(0).random((1, 3, 112, 112), dtype=np.float32)}
     predicted = []
-    for name in ("small", "medium", "large"):
+    names = [name for name in ("small", "medium", "large") if (family / f"{name}_arch.json").is_file()]
+    assert len(names) >= 2 and names[0] == "small", names
+    assert sorted(p.stem for p in family.glob("*.onnx")) == sorted(names)  # no model without its architecture
+    for name in names:
         arch = read_arch(family / f"{name}_arch.json")[0]
         row = searched[",".join(arch)]
         predicted.append(table.predict(arch))
