@@ -34,16 +34,17 @@ def test_benchmark_rows_for_checkpoints_and_onnx(tmp_path):
     assert all(row["ort_1thread_ms"] > 0 and row["mnn_1thread_ms"] > 0 and 0 < row["nme_box"] < 10
                for row in rows.values())
     assert first["meta"]["test_faces"] == 12
-    # An ONNX file alone: parameters from its initialisers, no MACs or PyTorch timing.
+    # An ONNX file alone: parameters from its initialisers, MACs from its graph as PyTorch counts them, no
+    # PyTorch timing.
     from export import export_landmark_model, parity_images
 
     export_landmark_model(subnet, tmp_path / "s.onnx", parity_images(count=2))
     onnx_row = benchmark.run_benchmark([str(tmp_path / "s.onnx")], root, runs=20)["rows"][0]
-    assert onnx_row["macs"] is None and onnx_row["torch_ms"] is None
+    assert onnx_row["macs"] == rows["s"]["macs"] and onnx_row["torch_ms"] is None
     # BatchNorm folded into the convs: 4 values per channel become one bias.
     assert 0.85 * count_parameters(subnet) < onnx_row["parameters"] < count_parameters(subnet)
     assert onnx_row["nme_box"] == pytest.approx(rows["s"]["nme_box"], rel=1e-4)
-    assert "| s | n/a |" in benchmark.headline({"rows": [dict(onnx_row, model="s")]})  # no crash on no MACs
+    assert f"| s | {rows['s']['macs'] / 1e6:.2f} |" in benchmark.headline({"rows": [dict(onnx_row, model="s")]})
     table = benchmark.markdown(first)
     assert "\n| s | " in table and "\n| baseline | " in table and "NME io (%)" in table
 
@@ -144,7 +145,7 @@ def test_detector_in_the_loop_scores_every_face_and_the_peers_faces(tmp_path):
     table = benchmark.markdown({"meta": {"threads_all": 2, "mnn": None, "onnxruntime": "ort", "torch": "t", "cpu": "c",
                                          "arch": "a", "runs": 1, "test_set": None, "test_faces": None,
                                          "faces_dir": "val", "peer": "HOG"},
-                                "rows": [{"model": "s", "parameters": 1, "macs": None, "onnx_bytes": 1024,
+                                "rows": [{"model": "s", "parameters": 1, "macs": 1_000_000, "onnx_bytes": 1024,
                                           "ort_1thread_ms": 1.0, "ort_2threads_ms": 1.0, **row, **flipped}]})
     assert "| NME io, detector, flip (%) | NME io, detector, HOG's faces, flip (%) |" in table
     assert table.splitlines()[2].endswith(f"| {100 * flipped['nme_io_detector_flip']:.2f} | "

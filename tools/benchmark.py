@@ -38,18 +38,13 @@ from fbnet_pfld.landmarker import DEFAULT_CALIBRATION, open_model
 from fbnet_pfld.machine import cpu_model
 from fbnet_pfld.metrics import landmark_metrics, normalised_errors
 from fbnet_pfld.models import count_macs, count_parameters
+from fbnet_pfld.onnx_counts import onnx_macs, onnx_parameters
 from fbnet_pfld.writes import write_text
 
 
 def parse_model_arg(text):
     name, _, path = text.rpartition("=")
     return (name or Path(path).stem), Path(path)
-
-
-def onnx_parameters(path):
-    import onnx
-
-    return int(sum(np.prod(t.dims) for t in onnx.load(str(path)).graph.initializer))
 
 
 def crop_batches(dataset, batch_size=64):
@@ -191,7 +186,8 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=D
         rows = []
         for name, path, model in entries:
             row = {"model": name, "parameters": count_parameters(model) if model else onnx_parameters(path),
-                   "macs": count_macs(model) if model else None, "onnx_bytes": path.stat().st_size, "torch_ms": None}
+                   "macs": count_macs(model) if model else onnx_macs(path), "onnx_bytes": path.stat().st_size,
+                   "torch_ms": None}
             row.update({column: stats["median"] for (entry, column), stats in timed.items() if entry == name})
             if dataset is not None:
                 row.update(onnx_metrics(OrtSession(path, threads_all), test_batches))
@@ -214,7 +210,7 @@ def markdown(result):
     meta, rows = result["meta"], result["rows"]
     n = meta["threads_all"]
     columns = [("params", lambda r: f"{r['parameters']:,}"),
-               ("MACs (M)", lambda r: f"{r['macs'] / 1e6:.2f}" if r["macs"] else "n/a"),
+               ("MACs (M)", lambda r: f"{r['macs'] / 1e6:.2f}"),
                ("ONNX (KB)", lambda r: f"{r['onnx_bytes'] / 1024:.0f}"),
                ("ORT 1 thread (ms)", lambda r: f"{r['ort_1thread_ms']:.3f}")]
     if meta["mnn"]:
@@ -276,8 +272,7 @@ def headline(result):
              "(%) |", "|---|---:|---:|---:|---:|---:|"]
     for row in result["rows"]:
         detector = f"{100 * row['nme_io_detector']:.2f}" if row.get("nme_io_detector") is not None else "-"
-        macs = f"{row['macs'] / 1e6:.2f}" if row["macs"] else "n/a"  # an ONNX-only row has no network to count
-        lines.append(f"| {row['model']} | {macs} | {row['onnx_bytes'] / 1024:.0f} | "
+        lines.append(f"| {row['model']} | {row['macs'] / 1e6:.2f} | {row['onnx_bytes'] / 1024:.0f} | "
                      f"{row['ort_1thread_ms']:.3f} | {100 * row['nme_io']:.2f} | {detector} |")
     return "\n".join(lines)
 

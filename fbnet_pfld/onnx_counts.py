@@ -1,0 +1,52 @@
+"""What an ONNX file costs, counted from its graph alone (a released model without its checkpoint):
+parameters and multiply-adds, the latter the way ``models.count_macs`` counts a PyTorch network
+(convolutions and matrix products; BatchNorm is folded into the convolutions of an exported file)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from fbnet_pfld.errors import DeployError
+
+
+def onnx_parameters(path):
+    """The number of weights the file stores (its initializers)."""
+    import onnx
+
+    return int(sum(np.prod(t.dims) for t in onnx.load(str(path)).graph.initializer))
+
+
+def _shapes(graph):
+    """Every named tensor's shape, None for a dimension that is not a fixed number (the batch, typically)."""
+    shapes = {}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        shapes[value.name] = [d.dim_value if d.HasField("dim_value") else None
+                              for d in value.type.tensor_type.shape.dim]
+    shapes.update({t.name: list(t.dims) for t in graph.initializer})
+    return shapes
+
+
+def _node_macs(node, shapes):
+    """Multiply-adds of one Conv, Gemm or MatMul node at batch 1 (0 for any other op)."""
+    if node.op_type not in ("Conv", "Gemm", "MatMul"):
+        return 0
+    out, weight = shapes.get(node.output[0]), shapes.get(node.input[1])
+    if not out or not weight or None in out[1:] or None in weight:
+        raise DeployError(f"{node.name or node.op_type}: its shapes are not static; multiply-adds not countable")
+    per_output = int(np.prod(weight[1:])) if node.op_type == "Conv" else weight[0]
+    if node.op_type == "Gemm":
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        per_output = weight[1] if trans_b else weight[0]
+    return int(np.prod(out[1:])) * per_output  # batch 1: the output's elements past the batch dimension
+
+
+def onnx_macs(path):
+    """Multiply-adds of one forward pass of batch 1, from the graph's shapes (ONNX shape inference)."""
+    import onnx
+
+    try:
+        model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    except Exception as error:  # onnx raises its own types for a file it cannot read
+        raise DeployError(f"{Path(path)}: not an ONNX file whose shapes can be inferred ({error})") from None
+    shapes = _shapes(model.graph)
+    return sum(_node_macs(node, shapes) for node in model.graph.node)
