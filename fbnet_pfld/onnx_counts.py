@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fbnet_pfld.blocks import INPUT_SIZE
 from fbnet_pfld.errors import DeployError
 
 
@@ -40,12 +41,18 @@ def _node_macs(node, shapes):
     return int(np.prod(out[1:])) * per_output  # batch 1: the output's elements past the batch dimension
 
 
-def onnx_macs(path):
-    """Multiply-adds of one forward pass of batch 1, from the graph's shapes (ONNX shape inference)."""
+def onnx_macs(path, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
+    """Multiply-adds of one forward pass at ``input_shape`` (the first input's dimensions that the file leaves
+    open are set to it), from the graph's shapes (ONNX shape inference)."""
     import onnx
 
     try:
-        model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+        model = onnx.load(str(path))
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        for dim, size in zip(dims, input_shape) if len(dims) == len(input_shape) else ():
+            if not dim.HasField("dim_value"):
+                dim.dim_value = size
+        model = onnx.shape_inference.infer_shapes(model)
     except Exception as error:  # onnx raises its own types for a file it cannot read
         raise DeployError(f"{Path(path)}: not an ONNX file whose shapes can be inferred ({error})") from None
     shapes = _shapes(model.graph)

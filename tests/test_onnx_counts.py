@@ -20,7 +20,7 @@ def test_onnx_macs_equal_pytorchs_count(tmp_path, make):
     assert 0 < onnx_parameters(tmp_path / "m.onnx") <= sum(p.numel() for p in model.parameters())
 
 
-def test_a_graph_whose_shapes_are_not_fixed_is_refused_naming_the_node(tmp_path):
+def test_open_input_sizes_are_counted_at_the_models_input_and_unknown_shapes_refused(tmp_path):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -29,8 +29,17 @@ def test_a_graph_whose_shapes_are_not_fixed_is_refused_naming_the_node(tmp_path)
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weight])
     onnx.save(helper.make_model(graph), tmp_path / "dynamic.onnx")
+    # an open height and width are counted at the input size the models take: 4 x 110 x 110 outputs of 27 MACs
+    assert onnx_macs(tmp_path / "dynamic.onnx") == 4 * 110 * 110 * 27
+    assert onnx_macs(tmp_path / "dynamic.onnx", (1, 3, 10, 10)) == 4 * 8 * 8 * 27
+    reshaped = helper.make_node("Reshape", ["x", "s"], ["r"], name="reshape")  # a shape only a run would know
+    graph = helper.make_graph([helper.make_node("Shape", ["x"], ["s0"]), helper.make_node("Abs", ["s0"], ["s"]),
+                               reshaped, helper.make_node("Conv", ["r", "w"], ["y"], name="the_conv")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weight])
+    onnx.save(helper.make_model(graph), tmp_path / "unknown.onnx")
     with pytest.raises(DeployError, match="the_conv: its shapes are not static"):
-        onnx_macs(tmp_path / "dynamic.onnx")
+        onnx_macs(tmp_path / "unknown.onnx")
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     with pytest.raises(DeployError, match="broken.onnx: not an ONNX file"):
         onnx_macs(tmp_path / "broken.onnx")
