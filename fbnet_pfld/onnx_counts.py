@@ -34,10 +34,12 @@ def _node_macs(node, shapes):
     out, weight = shapes.get(node.output[0]), shapes.get(node.input[1])
     if not out or not weight or None in out[1:] or None in weight:
         raise DeployError(f"{node.name or node.op_type}: its shapes are not static; multiply-adds not countable")
-    per_output = int(np.prod(weight[1:])) if node.op_type == "Conv" else weight[0]
-    if node.op_type == "Gemm":
-        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-        per_output = weight[1] if trans_b else weight[0]
+    if node.op_type == "Conv":  # weight [out, in / groups, kh, kw]
+        per_output = int(np.prod(weight[1:]))
+    elif node.op_type == "Gemm":  # B [K, N], or [N, K] with transB
+        per_output = weight[1] if next((a.i for a in node.attribute if a.name == "transB"), 0) else weight[0]
+    else:  # MatMul: B [..., K, N]
+        per_output = weight[-2]
     return int(np.prod(out[1:])) * per_output  # batch 1: the output's elements past the batch dimension
 
 
