@@ -128,18 +128,31 @@ def cached_mnn(onnx_path):
     return path if path.is_file() else convert_to_mnn(onnx_path, path)
 
 
-def onnx_signature(path):
-    """([(input name, shape with None for dynamic dimensions)], [output names]) of an ONNX file."""
+def load_onnx(path):
+    """An ONNX model, or a DeployError naming the file when it is not one."""
     import onnx
 
     try:
-        graph = onnx.load(str(path)).graph
+        return onnx.load(str(path))
     except Exception as error:  # onnx raises DecodeError, OSError, ... for a file that is not ONNX
         raise DeployError(f"{path}: not a readable ONNX file ({type(error).__name__})") from None
+
+
+def tensor_shape(value):
+    """A graph value's shape (a ValueInfoProto's), None for each dimension that is not a fixed number."""
+    return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+
+
+def graph_inputs(graph):
+    """The inputs a caller feeds (files of old IR versions list their initializers among the inputs too)."""
     initializers = {t.name for t in graph.initializer}
-    inputs = [(i.name, [d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim])
-              for i in graph.input if i.name not in initializers]
-    return inputs, [o.name for o in graph.output]
+    return [i for i in graph.input if i.name not in initializers]
+
+
+def onnx_signature(path):
+    """([(input name, shape with None for dynamic dimensions)], [output names]) of an ONNX file."""
+    graph = load_onnx(path).graph
+    return [(i.name, tensor_shape(i)) for i in graph_inputs(graph)], [o.name for o in graph.output]
 
 
 class OrtSession:

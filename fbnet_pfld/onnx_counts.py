@@ -2,27 +2,21 @@
 parameters and multiply-adds, the latter the way ``models.count_macs`` counts a PyTorch network
 (convolutions and matrix products; BatchNorm is folded into the convolutions of an exported file)."""
 
-from pathlib import Path
-
 import numpy as np
 
 from fbnet_pfld.blocks import INPUT_SIZE
+from fbnet_pfld.deploy import graph_inputs, load_onnx, tensor_shape
 from fbnet_pfld.errors import DeployError
 
 
 def onnx_parameters(path):
     """The number of weights the file stores (its initializers)."""
-    import onnx
-
-    return int(sum(np.prod(t.dims) for t in onnx.load(str(path)).graph.initializer))
+    return int(sum(np.prod(t.dims) for t in load_onnx(path).graph.initializer))
 
 
 def _shapes(graph):
     """Every named tensor's shape, None for a dimension that is not a fixed number (the batch, typically)."""
-    shapes = {}
-    for value in [*graph.input, *graph.value_info, *graph.output]:
-        shapes[value.name] = [d.dim_value if d.HasField("dim_value") else None
-                              for d in value.type.tensor_type.shape.dim]
+    shapes = {value.name: tensor_shape(value) for value in [*graph.input, *graph.value_info, *graph.output]}
     shapes.update({t.name: list(t.dims) for t in graph.initializer})
     return shapes
 
@@ -48,14 +42,14 @@ def onnx_macs(path, input_shape=(1, 3, INPUT_SIZE, INPUT_SIZE)):
     open are set to it), from the graph's shapes (ONNX shape inference)."""
     import onnx
 
+    model = load_onnx(path)
+    dims = graph_inputs(model.graph)[0].type.tensor_type.shape.dim
+    for dim, size in zip(dims, input_shape) if len(dims) == len(input_shape) else ():
+        if not dim.HasField("dim_value"):
+            dim.dim_value = size
     try:
-        model = onnx.load(str(path))
-        dims = model.graph.input[0].type.tensor_type.shape.dim
-        for dim, size in zip(dims, input_shape) if len(dims) == len(input_shape) else ():
-            if not dim.HasField("dim_value"):
-                dim.dim_value = size
         model = onnx.shape_inference.infer_shapes(model)
-    except Exception as error:  # onnx raises its own types for a file it cannot read
-        raise DeployError(f"{Path(path)}: not an ONNX file whose shapes can be inferred ({error})") from None
+    except Exception as error:  # onnx raises its own inference errors
+        raise DeployError(f"{path}: its shapes cannot be inferred ({' '.join(str(error).split())})") from None
     shapes = _shapes(model.graph)
     return sum(_node_macs(node, shapes) for node in model.graph.node)

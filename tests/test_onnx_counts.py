@@ -41,5 +41,5 @@ def test_open_input_sizes_are_counted_at_the_models_input_and_unknown_shapes_ref
     with pytest.raises(DeployError, match="the_conv: its shapes are not static"):
         onnx_macs(tmp_path / "unknown.onnx")
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
-    with pytest.raises(DeployError, match="broken.onnx: not an ONNX file"):
+    with pytest.raises(DeployError, match="broken.onnx: not a readable ONNX file"):
         onnx_macs(tmp_path / "broken.onnx")
