@@ -16,7 +16,6 @@ the median of interleaved calls of all models in one run. Resumable: finished st
 OUT or, with --record, from the record (on a machine that never held OUT).
 """
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -24,52 +23,36 @@ import retrain
 import supernet_train
 from fbnet_pfld.archfile import read_arch, write_arch
 from fbnet_pfld.argtypes import non_negative_int, positive_float, positive_int
-from fbnet_pfld.checkpoints import load_checkpoint, load_landmark_model
-from fbnet_pfld.cli import (
-    DRAW_FLAGS,
-    Parser,
-    add_draw_args,
-    check_draw_args,
-    draw_flags,
-    exit_on_user_error,
-    run_to_end,
-)
-from fbnet_pfld.deploy import time_onnx_files
+from fbnet_pfld.checkpoints import load_checkpoint
+from fbnet_pfld.cli import Parser, add_draw_args, check_draw_args, exit_on_user_error, run_to_end
 from fbnet_pfld.engine import LAST
 from fbnet_pfld.errors import SearchError
-from fbnet_pfld.exporting import export_landmark_model, parity_images
 from fbnet_pfld.fastpath import PATHS, add_fixed_fastpath_arg
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.models import parse_model_name
-from fbnet_pfld.one_shot import BN_BATCHES, one_shot_estimates
+from fbnet_pfld.one_shot import BN_BATCHES
 from fbnet_pfld.pareto import plot_pareto, summary, write_csv
 from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sampling import matching_random_archs
 from fbnet_pfld.search import BUDGETED
+from fbnet_pfld.sweep_measure import measure_points, record_point
+from fbnet_pfld.sweep_plan import (
+    WHERE_AND_HOW,
+    arch_folder_name,
+    describe_point,
+    finished,
+    record_flags,
+    same_flag,
+    search_flags,
+    sweep_flags,
+    sweep_targets,
+    training_flags,
+    training_order,
+    warmup_folder,
+)
 from fbnet_pfld.sweep_record import SweepRecord
-from fbnet_pfld.utils import training_summary
 from fbnet_pfld.writes import write_text
-
-
-def budgets_between(table, count):
-    """``count`` budgets spread inside (cheapest, costliest): the ends need no search."""
-    low, high = table.min_latency(), table.max_latency()
-    return [round(low + (high - low) * k / (count + 1), 4) for k in range(1, count + 1)]
-
-
-def search_flags(args):
-    return ["--data_root", args.data_root, "--lut", args.lut, "--epochs", str(args.warmup + args.search_epochs),
-            "--warmup_epochs", str(args.warmup), "--batch_size", str(args.batch_size), "--loss", args.loss,
-            "--workers", str(args.workers), "--seed", str(args.seed), "--dev_id", "cpu",
-            "--theta_lr", str(args.theta_lr), *draw_flags(args),
-            *(["--sandwich", "--inplace_distill", str(args.inplace_distill)] if args.sandwich else []),
-            *(["--theta_only"] if args.search_weights == "frozen" else [])]
-
-
-def warmup_folder(out):
-    """Where a sweep keeps the supernet of its shared warm-up."""
-    return Path(out) / "warmup" / "supernet"
 
 
 def warm_up(args, out):
@@ -107,29 +90,6 @@ def fine_tune(args, out, name, arch=None, model="subnet", search_space=None, see
     return snapshot / model / LAST
 
 
-def training_flags(args, snapshot, model, seed, epochs):
-    """retrain.py's flags for every training of a sweep (and of the length protocol): its data, batch, loss,
-    workers, draws and fast path, the recipe's defaults for the rest."""
-    return ["--data_root", args.data_root, "--snapshot", str(snapshot), "--epochs", str(epochs),
-            "--batch_size", str(args.batch_size), "--loss", args.loss, "--workers", str(args.workers),
-            "--seed", str(seed), "--dev_id", "cpu", "--model", model, "--fastpath", args.fastpath, *draw_flags(args)]
-
-
-# retrain.py flags that say where and how fast a training ran, not what it trained
-WHERE_AND_HOW = {"snapshot", "workers", "dev_id", "resume", "stop_after", "overwrite", "fastpath", "model",
-                 "from_scratch", "num_points"}
-
-
-def same_flag(name, mine, theirs):
-    """Whether two values of a training flag train the same way: data roots by their folder's name, as a record
-    keeps them (a copy rebuilt on another machine is the same data), calibrations by content."""
-    if name == "data_root" and mine and theirs:
-        return Path(mine).resolve().name == Path(theirs).resolve().name
-    if name == "jitter" and mine and theirs:
-        return Path(mine).is_file() and Path(theirs).is_file() and Path(mine).read_bytes() == Path(theirs).read_bytes()
-    return mine == theirs
-
-
 def adopt(args, out, record, item):
     """``--adopt MODEL=CHECKPOINT``: a finished training of the hand-designed point MODEL run elsewhere (the
     release's pfld_lite as pfld_lite@1), recorded as the sweep's when its checkpoint's flags are exactly those the
@@ -155,21 +115,7 @@ def adopt(args, out, record, item):
                           f"(--fastpath {args.fastpath}): not the same training")
     sibling = Path(checkpoint).with_name(f"{Path(checkpoint).stem}_log.csv")
     point["checkpoint"] = checkpoint
-    record_point(args, record, point, sibling if sibling.is_file() else Path(checkpoint).with_name("log.csv"))
-
-
-def arch_folder_name(arch):
-    """A fine-tune's folder: the op names when short, else a digest of them (a whole-network space's names
-    would pass the file system's limit)."""
-    name = "arch_" + "-".join(arch)
-    return name if len(name) <= 120 else "arch_" + hashlib.sha1(",".join(arch).encode()).hexdigest()[:12]
-
-
-def sweep_targets(args, table):
-    """The budgets in the table's unit: explicit, ratios to pfld_lite's latency, or spread in the range."""
-    if args.ratios:
-        return [round(ratio * table.reference_latency("pfld_lite"), 4) for ratio in args.ratios]
-    return args.targets or budgets_between(table, args.budgets)
+    record_point(args.data_root, record, point, sibling if sibling.is_file() else Path(checkpoint).with_name("log.csv"))
 
 
 def plan_points(args, out, table, record=None):
@@ -201,15 +147,6 @@ def plan_points(args, out, table, record=None):
     return warm, points
 
 
-TRAINING_ORDER = ("searched", "width", "baseline", "random")
-
-
-def training_order(points, first_seed):
-    """The order to train in: every budget's searched model, then the hand-designed ones, the random controls,
-    and second seeds last, so a sweep stopped part way has the points its comparisons need most."""
-    return sorted(points, key=lambda p: (p["seed"] != first_seed, TRAINING_ORDER.index(p["kind"])))
-
-
 def train_points(args, out, points, search_space, record=None):
     """Fine-tune every point not in the record; each one finished is recorded at once (its ONNX and row)."""
     for point in training_order(points, args.seed):
@@ -223,53 +160,7 @@ def train_points(args, out, points, search_space, record=None):
             point["checkpoint"] = fine_tune(args, out, arch_folder_name(point["arch"]), point["arch"],
                                             search_space=search_space, seed=point["seed"])
         if record and finished(args, point):
-            record_point(args, record, point)
-
-
-def record_point(args, record, point, log=None):
-    """Keep a finished fine-tune in the record: its ONNX file (checked against PyTorch), its row (wall time from
-    ``log``, by default the log.csv beside its checkpoint)."""
-    model, state = load_landmark_model(point["checkpoint"])
-    point["onnx"] = export_landmark_model(model, record.onnx_target(point), parity_images(args.data_root))["output"]
-    log = Path(log or Path(point["checkpoint"]).with_name("log.csv"))
-    minutes = training_summary(log)["seconds"] / 60 if log.is_file() else float("nan")
-    point["recorded"] = record.add_point(point, state["metrics"], state["epoch"] + 1, minutes, log)
-
-
-def finished(args, point):
-    """Whether a point's fine-tune has run all its epochs (a sweep stopped part way reports only those)."""
-    if "recorded" in point:
-        return True
-    last = Path(point["checkpoint"])
-    return last.is_file() and load_checkpoint(last)["epoch"] + 1 >= args.finetune_epochs
-
-
-def describe_point(point):
-    name = point.get("model") or ",".join(point["arch"])
-    return f"{point['kind']} {name}" + (f" (budget {point['target_ms']:g})" if "target_ms" in point else "") + \
-        f" seed {point['seed']}"
-
-
-def measure_points(args, out, table, points, warm):
-    """Latency (interleaved, one run), last-epoch NME, the supernet's own NME of each point and how probable
-    its budget's search found it."""
-    images = parity_images(args.data_root)
-    for k, point in enumerate(points):
-        if "recorded" in point:
-            row = point["recorded"]
-            point.update(nme_io=row["nme_io"], nme_box=row["nme_box"], epochs=row["epochs"])
-            continue
-        model, state = load_landmark_model(point["checkpoint"])
-        point["onnx"] = export_landmark_model(model, out / "onnx" / f"point{k}.onnx", images)["output"]
-        point.update(nme_io=state["metrics"].get("nme_io", float("nan")), nme_box=state["metrics"]["nme_box"],
-                     epochs=state["epoch"] + 1)
-    for point, stats in zip(points, time_onnx_files([p["onnx"] for p in points], "onnxruntime", 1, args.runs)):
-        point["measured_ms"] = stats["median"]
-    for point in points:
-        if "arch" in point:
-            point["predicted_ms"] = table.predict(point["arch"])
-    if Path(warm).is_file():  # the one-shot ranking needs the warm-up's supernet (a record alone has none)
-        one_shot_estimates(points, warm, args.data_root, args.bn_batches)
+            record_point(args.data_root, record, point)
 
 
 def parse_args(argv=None):
@@ -322,27 +213,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     check_draw_args(parser, args)
     return args
-
-
-# What every point of a sweep computes: a rerun that changes one of these would mix two sweeps in one report.
-SWEEP_FIXED = ("data_root", "lut", "mode", "search_weights", "sandwich", "bn_batches", "inplace_distill", "warmup",
-               "search_epochs", "finetune_epochs", "batch_size", "loss", "seed", "theta_lr", "fastpath", *DRAW_FLAGS)
-
-
-def sweep_flags(args):
-    """The flags in SWEEP_FIXED, paths made absolute (a runs folder's, which never leaves its machine)."""
-    flags = {name: getattr(args, name) for name in SWEEP_FIXED}
-    flags.update(data_root=str(Path(args.data_root).resolve()), lut=str(Path(args.lut).resolve()))
-    return flags
-
-
-def record_flags(args):
-    """The flags in SWEEP_FIXED as a record keeps them, the same on any machine: the data by its folder's name
-    (a rebuilt copy elsewhere continues the sweep), the lookup table by its content."""
-    flags = sweep_flags(args)
-    digest = hashlib.sha1(Path(args.lut).read_bytes()).hexdigest()[:12]
-    flags.update(data_root=Path(args.data_root).resolve().name, lut=f"{Path(args.lut).name} (sha1 {digest})")
-    return flags
 
 
 def run_sweep(args):

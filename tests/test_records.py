@@ -32,7 +32,7 @@ def test_training_summary_reports_the_last_epoch_not_the_best(tmp_path):
 
 
 def test_release_counts_a_sweeps_shared_warm_up_only_for_the_sweeps_own_searches(tmp_path):
-    from sweep import warmup_folder
+    from fbnet_pfld.sweep_plan import warmup_folder
     from tools.release import search_logs
 
     sweep = tmp_path / "sweep"

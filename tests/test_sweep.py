@@ -17,6 +17,7 @@ from fbnet_pfld.errors import SearchError
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.models import Supernet
 from fbnet_pfld.search import SearchObjective, most_probable_within
+from fbnet_pfld.sweep_plan import training_order
 from fbnet_pfld.sweep_record import network_of
 from fbnet_pfld.synthetic import make_synthetic_dataset
 from fbnet_pfld.table_builders import build_flops_table
@@ -186,7 +187,7 @@ def test_a_sweep_trains_what_its_comparisons_need_first():
     points = [{"kind": "searched", "seed": 0, "n": 0}, {"kind": "searched", "seed": 1, "n": 1},
               {"kind": "random", "seed": 0, "n": 2}, {"kind": "searched", "seed": 0, "n": 3},
               {"kind": "width", "seed": 0, "n": 4}, {"kind": "baseline", "seed": 0, "n": 5}]
-    assert [p["n"] for p in sweep.training_order(points, first_seed=0)] == [0, 3, 4, 5, 2, 1]
+    assert [p["n"] for p in training_order(points, first_seed=0)] == [0, 3, 4, 5, 2, 1]
 
 
 def test_run_to_end_stops_a_resumed_run_at_the_requested_epoch(tmp_path):

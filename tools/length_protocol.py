@@ -33,10 +33,10 @@ from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.models import parse_model_name
 from fbnet_pfld.protocol import add_row, plot_lengths, read_record, recorded, report
 from fbnet_pfld.runfolder import remember_flags
+from fbnet_pfld.sweep_plan import same_flag, training_flags
 from fbnet_pfld.sweep_record import SweepRecord
 from fbnet_pfld.utils import training_summary
 from fbnet_pfld.writes import write_text
-from sweep import same_flag, training_flags
 
 FIXED = ("data_root", "batch_size", "loss", "fastpath", *cli.DRAW_FLAGS)
 

@@ -37,10 +37,10 @@ from fbnet_pfld.fastpath import PATHS
 from fbnet_pfld.jsonfile import read_json
 from fbnet_pfld.lookup_table import LookupTable
 from fbnet_pfld.retrain_stage import RetrainStage
+from fbnet_pfld.sweep_plan import warmup_folder
 from fbnet_pfld.sweep_record import SweepRecord
 from fbnet_pfld.utils import plot_curves, read_csv_rows, training_summary
 from fbnet_pfld.writes import staged_folder, write_text
-from sweep import warmup_folder
 
 
 def release_copy(source, target):
