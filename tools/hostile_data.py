@@ -1,8 +1,6 @@
 """Hostile-input cases of the data: list.txt lines and files, images only a loader worker reads, .pts and
 annotation files, and prepare.py's sources."""
 
-
-
 from fbnet_pfld import prepare
 from tools.hostile_fixtures import (
     PTS_OK,
