@@ -233,7 +233,7 @@ def run_sweep(args):
     points = [p for p, d in zip(points, done) if d]
     measure_points(args, out, table, points, warm)
     write_csv(points, out / "pareto.csv")
-    plot_pareto(points, out / "pareto.png", f"{args.data_root}, table {Path(args.lut).name}, "
+    plot_pareto(points, out / "pareto.png", f"{Path(args.data_root).name}, table {Path(args.lut).name}, "
                 f"{args.finetune_epochs} epochs each from scratch")
     text = summary(points) + "".join(f"\nnot trained yet (left out): {describe_point(p)}" for p in missing)
     if record:

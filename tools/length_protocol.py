@@ -102,7 +102,7 @@ def run_protocol(args):
     rows = read_record(record)
     text = report(rows, args.seed, args.threshold, args.min_networks)
     write_text(record.with_suffix(".md"), text)
-    plot_lengths(rows, args.seed, record.with_suffix(".png"), f"{args.data_root}: NME by training length")
+    plot_lengths(rows, args.seed, record.with_suffix(".png"), f"{Path(args.data_root).name}: NME by training length")
     print(text, end="")
     return rows
 
