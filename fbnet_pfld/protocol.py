@@ -9,6 +9,7 @@ continues on another machine from a committed record instead of training again.
 
 import math
 
+from fbnet_pfld.errors import DataError
 from fbnet_pfld.pareto import kendall_tau
 from fbnet_pfld.utils import read_typed_csv, replace_csv_row
 
@@ -74,8 +75,8 @@ def shortest_faithful(agreement, threshold, min_networks):
     return None
 
 
-def report(rows, seed, threshold, min_networks):
-    """The record as markdown: NME io per network and length, each length's tau and cost, the verdict."""
+def _ranking_table(rows, seed):
+    """Markdown lines: NME io (%) per network (best last length first) and length, then each length's tau."""
     lengths = sorted({r["epochs"] for r in rows if r["seed"] == seed})
     networks = sorted({r["network"] for r in rows if r["seed"] == seed},
                       key=lambda n: _nme(rows, n, lengths[-1], seed) if lengths else 0)
@@ -84,10 +85,17 @@ def report(rows, seed, threshold, min_networks):
     for network in networks:
         cells = [_nme(rows, network, e, seed) for e in lengths]
         lines.append(f"| {network} | " + " | ".join("-" if v is None else f"{100 * v:.2f}" for v in cells) + " |")
-    agreement = length_agreement(rows, seed)
     lines.append("| Kendall tau against the longest | " +
                  " | ".join(f"{tau:.2f} ({count})" if math.isfinite(tau) else f"- ({count})"
-                            for _, tau, count in agreement) + " |")
+                            for _, tau, count in length_agreement(rows, seed)) + " |")
+    return lines
+
+
+def report(rows, seed, threshold, min_networks):
+    """The record as markdown: NME io per network and length, each length's tau and cost, the verdict."""
+    lengths = sorted({r["epochs"] for r in rows if r["seed"] == seed})
+    lines = _ranking_table(rows, seed)
+    agreement = length_agreement(rows, seed)
     minutes = [sum(r["minutes"] for r in rows if r["seed"] == seed and r["epochs"] == e) for e in lengths]
     lines.append("| training minutes, all networks | " + " | ".join(f"{m:.0f}" for m in minutes) + " |")
     chosen = shortest_faithful(agreement, threshold, min_networks)
@@ -101,6 +109,28 @@ def report(rows, seed, threshold, min_networks):
                    f"networks): the shortest faithful length")
     return "\n".join(lines) + f"\n\nNME io (%) on the test split, seed {seed}; tau (networks compared). " \
         f"Verdict: {verdict}.\n"
+
+
+def within_run_rows(curves, lengths, seed):
+    """Rows as the record keeps them, read off the per-epoch NME io of trainings of one length (``curves``:
+    network -> NME io after each epoch): each network after epoch E of its own run, for each E in
+    ``lengths`` shorter than the runs, and at the runs' end. Epoch E of a long run is mid-schedule (its
+    learning rate still high), not a run of E epochs: this ranks the long runs' curves, not the protocol's."""
+    ends = {len(nmes) for nmes in curves.values()}
+    if len(ends) > 1:
+        raise DataError("within-run ranking: the trainings differ in length (" +
+                        ", ".join(f"{name} {len(nmes)} epochs" for name, nmes in curves.items()) + ")")
+    end = ends.pop() if ends else 0
+    return [{"network": name, "spec": "", "epochs": epochs, "seed": seed, "nme_io": nmes[epochs - 1],
+             "nme_box": math.nan, "minutes": 0.0}
+            for name, nmes in curves.items() for epochs in sorted({e for e in lengths if e < end} | {end})]
+
+
+def within_run_report(rows, seed):
+    """Markdown of within_run_rows: each epoch's ranking of the runs against their last epoch's."""
+    return "\n".join(_ranking_table(rows, seed)) + f"\n\nNME io (%) on the test split after that many epochs of " \
+        f"the same runs (one schedule, to the last length), seed {seed}; tau (networks compared). Not the " \
+        f"protocol: a run of that length would decay its learning rate to its own end.\n"
 
 
 def _nme(rows, network, epochs, seed):

@@ -135,3 +135,53 @@ def test_a_sweeps_recorded_trainings_count_as_the_longest_length(tmp_path):
     with pytest.raises(SystemExit, match="sweep.json: the sweep ran with --fastpath channels_last, the protocol with "
                                          "bf16"):
         length_protocol.main(args + ["--fastpath", "bf16", "--record", str(tmp_path / "third.csv")])
+
+
+def test_within_run_rows_rank_each_epoch_of_the_runs_against_their_end():
+    from fbnet_pfld.protocol import within_run_report, within_run_rows
+
+    curves = {"a": [0.30, 0.10, 0.05], "b": [0.20, 0.20, 0.06], "c": [0.10, 0.30, 0.07]}
+    rows = within_run_rows(curves, [1, 2, 3, 9], seed=0)
+    assert sorted({r["epochs"] for r in rows}) == [1, 2, 3]  # 9 lies past the runs' end; the end is always there
+    assert [(e, round(t, 3), n) for e, t, n in length_agreement(rows, 0)] == [(1, -1.0, 3), (2, 1.0, 3), (3, 1.0, 3)]
+    text = within_run_report(rows, 0)
+    assert "| a | 30.00 | 10.00 | 5.00 |" in text and "| Kendall tau against the longest | -1.00 (3) |" in text
+    assert "Not the protocol" in text
+    with pytest.raises(DataError, match="differ in length .*a 3 epochs, d 2 epochs"):
+        within_run_rows({"a": [0.3, 0.2, 0.1], "d": [0.3, 0.2]}, [1], seed=0)
+
+
+def recorded_width(swept, tmp_path, model, curve):
+    point = {"kind": "width", "model": model, "seed": 0}
+    log = tmp_path / f"{model}_log.csv"
+    log.write_text("epoch,nme_io,seconds\n" + "".join(f"{e},{v},1\n" for e, v in enumerate(curve)))
+    swept.onnx_target(point).parent.mkdir(parents=True, exist_ok=True)
+    swept.onnx_target(point).write_bytes(b"an ONNX file")
+    swept.add_point(point, {"nme_io": curve[-1], "nme_box": curve[-1]}, len(curve), 1.0, log=log)
+
+
+def test_within_runs_reads_a_sweeps_kept_logs_and_names_a_bad_line(tmp_path, capsys):
+    from fbnet_pfld.jsonfile import write_json
+    from fbnet_pfld.sweep_record import SweepRecord
+
+    swept = SweepRecord(tmp_path / "sweep_record")
+    recorded_width(swept, tmp_path, "pfld_lite@0.5", [0.2, 0.08, 0.06])
+    recorded_width(swept, tmp_path, "pfld_lite", [0.3, 0.09, 0.05])
+    write_json({"data_root": "data", "batch_size": 64, "loss": "wing", "jitter": None, "source_weights": None,
+                "epoch_size": None, "fastpath": "channels_last"}, swept.folder / "sweep.json")
+    args = ["--data_root", str(tmp_path / "data"), "--lengths", "1", "2", "--out", str(tmp_path / "runs"),
+            "--from_sweep", str(swept.folder), "--within_runs", "--networks", "pfld_lite", "pfld_lite@0.5"]
+    length_protocol.main(args)
+    out = capsys.readouterr().out
+    assert "| pfld_lite | 30.00 | 9.00 | 5.00 |" in out
+    assert "| Kendall tau against the longest | -1.00 (2) | -1.00 (2) | 1.00 (2) |" in out
+    assert not (tmp_path / "runs").exists()  # trains nothing, writes nothing
+    (swept.folder / "logs" / "pfld_lite_seed0.csv").write_text("epoch,nme_io,seconds\n0,0.3,1\n1,oops,1\n")
+    with pytest.raises(SystemExit, match=r"pfld_lite_seed0.csv: line 3: no number in column nme_io"):
+        length_protocol.main(args)
+    with pytest.raises(SystemExit, match="points.csv: no training of pfld_lite@0.25"):
+        length_protocol.main(args[:-2] + ["pfld_lite@0.25"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match="2"):
+        length_protocol.main([a for a in args if a not in ("--from_sweep", str(swept.folder))])
+    assert "--within_runs reads the trainings of --from_sweep" in capsys.readouterr().err

@@ -31,11 +31,11 @@ from fbnet_pfld.fastpath import add_fixed_fastpath_arg
 from fbnet_pfld.jsonfile import read_json
 from fbnet_pfld.losses import DEFAULT_LOSS, LOSSES
 from fbnet_pfld.models import parse_model_name
-from fbnet_pfld.protocol import add_row, plot_lengths, read_record, recorded, report
+from fbnet_pfld.protocol import add_row, plot_lengths, read_record, recorded, report, within_run_report, within_run_rows
 from fbnet_pfld.runfolder import remember_flags
 from fbnet_pfld.sweep_plan import same_flag, training_flags
 from fbnet_pfld.sweep_record import SweepRecord
-from fbnet_pfld.utils import training_summary
+from fbnet_pfld.utils import read_csv_rows, training_summary
 from fbnet_pfld.writes import write_text
 
 FIXED = ("data_root", "batch_size", "loss", "fastpath", *cli.DRAW_FLAGS)
@@ -67,15 +67,20 @@ def train_one(args, network, epochs):
             "minutes": seconds / 60}
 
 
-def sweep_rows(args, networks, folder):
-    """Rows of a sweep's record (sweep.py --record) for these networks at the protocol's seed, as the protocol
-    records them; refused when the sweep trained on other data, draws or fast path."""
+def check_same_draws(args, folder):
+    """Refuse a sweep's record (sweep.py --record) that trained on other data, draws or fast path."""
     swept = read_json(Path(folder) / "sweep.json", DataError, "sweep record")
     for name in FIXED:
         mine = getattr(args, name)
         if not same_flag(name, mine, swept.get(name)):
             raise DataError(f"{folder}/sweep.json: the sweep ran with --{name} {swept.get(name)}, the protocol "
                             f"with {mine}: their rankings do not compare")
+
+
+def sweep_rows(args, networks, folder):
+    """Rows of a sweep's record (sweep.py --record) for these networks at the protocol's seed, as the protocol
+    records them; refused when the sweep trained on other data, draws or fast path."""
+    check_same_draws(args, folder)
     rows = []
     for name, arch, model in networks:
         network = ",".join(read_arch(arch)[0]) if arch else model
@@ -85,10 +90,41 @@ def sweep_rows(args, networks, folder):
     return rows
 
 
+def recorded_curve(record, name, network, seed):
+    """NME io after each epoch of the sweep record's training of ``network`` with ``seed``, from its kept log."""
+    row = next((r for r in record.rows() if r["network"] == network and r["seed"] == seed), None)
+    if row is None:
+        raise DataError(f"{record.points_csv}: no training of {name} ({network}) with seed {seed}")
+    log = record.log_path(row)
+    if not log.is_file():
+        raise DataError(f"{log}: the record keeps no log of {name}'s training")
+    curve = []
+    for line, entry in enumerate(read_csv_rows(log), start=2):
+        try:
+            curve.append(float(entry["nme_io"]))
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{log}: line {line}: no number in column nme_io") from None
+    return curve
+
+
+def within_runs(args, networks):
+    """The named networks' recorded trainings in --from_sweep ranked after each of --lengths epochs of their
+    own runs (trains nothing): how soon a long run's curve ranks as its end does."""
+    check_same_draws(args, args.from_sweep)
+    record = SweepRecord(args.from_sweep)
+    curves = {name: recorded_curve(record, name, ",".join(read_arch(arch)[0]) if arch else model, args.seed)
+              for name, arch, model in networks}
+    text = within_run_report(within_run_rows(curves, args.lengths, args.seed), args.seed)
+    print(text, end="")
+    return text
+
+
 def run_protocol(args):
     networks = [network_spec(text) for text in args.networks]
     if len({n[0] for n in networks}) < len(networks):
         raise DataError("--networks: two networks share a name")
+    if args.within_runs:
+        return within_runs(args, networks)
     record = Path(args.record or Path(args.out) / "length_protocol.csv")
     flags = {name: getattr(args, name) for name in FIXED} | {"data_root": str(Path(args.data_root).resolve())}
     remember_flags(record.with_suffix(".json"), flags, DataError, "length protocol")
@@ -125,9 +161,13 @@ def parse_args(argv=None):
     add_fixed_fastpath_arg(parser)
     parser.add_argument("--from_sweep", help="a sweep's record (sweep.py --record) whose finished trainings of "
                         "these networks count as trained (the longest length, typically), same data and draws")
+    parser.add_argument("--within_runs", action="store_true", help="train nothing: rank --from_sweep's trainings "
+                        "after each of --lengths epochs of their own runs (mid-schedule), against their end")
     cli.add_draw_args(parser)
     args = parser.parse_args(argv)
     cli.check_draw_args(parser, args)
+    if args.within_runs and not args.from_sweep:
+        parser.error("--within_runs reads the trainings of --from_sweep: give it")
     if not -1 <= args.threshold <= 1:
         parser.error(f"--threshold must be in [-1, 1], got {args.threshold}")
     return args
