@@ -14,7 +14,8 @@ root's test split: when the length it finds is to decide later comparisons, give
 (tools/dev_split.py), not the test set. Each finished training adds its row to --record at once (the runs
 folder may be lost; the record is committed), and a network already in the record is not trained again.
 --from_sweep counts a sweep's recorded trainings of these networks (sweep.py --record, same data and draws)
-as done: the protocol then trains only the lengths the sweep did not.
+as done: the protocol then trains only the lengths the sweep did not. --within_runs trains nothing: it ranks
+--from_sweep's recorded trainings after each of --lengths epochs of their own runs (their logs), against their end.
 """
 
 import math
