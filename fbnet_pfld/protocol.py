@@ -75,8 +75,9 @@ def shortest_faithful(agreement, threshold, min_networks):
     return None
 
 
-def _ranking_table(rows, seed):
-    """Markdown lines: NME io (%) per network (best last length first) and length, then each length's tau."""
+def _ranking_table(rows, seed, agreement):
+    """Markdown lines: NME io (%) per network (best last length first) and length, then each length's tau
+    (``agreement``: length_agreement of these rows)."""
     lengths = sorted({r["epochs"] for r in rows if r["seed"] == seed})
     networks = sorted({r["network"] for r in rows if r["seed"] == seed},
                       key=lambda n: _nme(rows, n, lengths[-1], seed) if lengths else 0)
@@ -87,15 +88,15 @@ def _ranking_table(rows, seed):
         lines.append(f"| {network} | " + " | ".join("-" if v is None else f"{100 * v:.2f}" for v in cells) + " |")
     lines.append("| Kendall tau against the longest | " +
                  " | ".join(f"{tau:.2f} ({count})" if math.isfinite(tau) else f"- ({count})"
-                            for _, tau, count in length_agreement(rows, seed)) + " |")
+                            for _, tau, count in agreement) + " |")
     return lines
 
 
 def report(rows, seed, threshold, min_networks):
     """The record as markdown: NME io per network and length, each length's tau and cost, the verdict."""
     lengths = sorted({r["epochs"] for r in rows if r["seed"] == seed})
-    lines = _ranking_table(rows, seed)
     agreement = length_agreement(rows, seed)
+    lines = _ranking_table(rows, seed, agreement)
     minutes = [sum(r["minutes"] for r in rows if r["seed"] == seed and r["epochs"] == e) for e in lengths]
     lines.append("| training minutes, all networks | " + " | ".join(f"{m:.0f}" for m in minutes) + " |")
     chosen = shortest_faithful(agreement, threshold, min_networks)
@@ -128,7 +129,8 @@ def within_run_rows(curves, lengths, seed):
 
 def within_run_report(rows, seed):
     """Markdown of within_run_rows: each epoch's ranking of the runs against their last epoch's."""
-    return "\n".join(_ranking_table(rows, seed)) + f"\n\nNME io (%) on the test split after that many epochs of " \
+    table = "\n".join(_ranking_table(rows, seed, length_agreement(rows, seed)))
+    return table + f"\n\nNME io (%) on the test split after that many epochs of " \
         f"the same runs (one schedule, to the last length), seed {seed}; tau (networks compared). Not the " \
         f"protocol: a run of that length would decay its learning rate to its own end.\n"
 

@@ -82,18 +82,19 @@ def sweep_rows(args, networks, folder):
     """Rows of a sweep's record (sweep.py --record) for these networks at the protocol's seed, as the protocol
     records them; refused when the sweep trained on other data, draws or fast path."""
     check_same_draws(args, folder)
-    rows = []
+    swept, rows = SweepRecord(folder).rows(), []
     for name, arch, model in networks:
         network = ",".join(read_arch(arch)[0]) if arch else model
         rows += [{"network": name, "spec": arch or model, "epochs": r["epochs"], "seed": r["seed"],
                   "nme_io": r["nme_io"], "nme_box": r["nme_box"], "minutes": r["minutes"]}
-                 for r in SweepRecord(folder).rows() if r["network"] == network and r["seed"] == args.seed]
+                 for r in swept if r["network"] == network and r["seed"] == args.seed]
     return rows
 
 
-def recorded_curve(record, name, network, seed):
-    """NME io after each epoch of the sweep record's training of ``network`` with ``seed``, from its kept log."""
-    row = next((r for r in record.rows() if r["network"] == network and r["seed"] == seed), None)
+def recorded_curve(record, rows, name, network, seed):
+    """NME io after each epoch of the sweep record's training of ``network`` with ``seed`` (``rows``: the
+    record's rows), from its kept log."""
+    row = next((r for r in rows if r["network"] == network and r["seed"] == seed), None)
     if row is None:
         raise DataError(f"{record.points_csv}: no training of {name} ({network}) with seed {seed}")
     log = record.log_path(row)
@@ -113,7 +114,8 @@ def within_runs(args, networks):
     own runs (trains nothing): how soon a long run's curve ranks as its end does."""
     check_same_draws(args, args.from_sweep)
     record = SweepRecord(args.from_sweep)
-    curves = {name: recorded_curve(record, name, ",".join(read_arch(arch)[0]) if arch else model, args.seed)
+    rows = record.rows()
+    curves = {name: recorded_curve(record, rows, name, ",".join(read_arch(arch)[0]) if arch else model, args.seed)
               for name, arch, model in networks}
     text = within_run_report(within_run_rows(curves, args.lengths, args.seed), args.seed)
     print(text, end="")
