@@ -10,6 +10,7 @@ import ctypes
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -118,6 +119,18 @@ def convert_to_mnn(onnx_path, mnn_path, weights="fp32"):
             last = ((done.stdout + done.stderr).strip().splitlines() or ["no output"])[-1]
             raise DeployError(f"{onnx_path}: MNN conversion failed ({last[:200]})")
     return Path(mnn_path)
+
+
+# MNN's converter stamps each file it writes with a fresh random UUID (its only run-to-run difference).
+MNN_STAMP = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def same_mnn_network(path_a, path_b):
+    """Whether two .mnn files hold the same network, byte for byte but for the converter's UUID stamp."""
+    a, b = Path(path_a), Path(path_b)
+    if not (a.is_file() and b.is_file()) or a.stat().st_size != b.stat().st_size:
+        return False
+    return MNN_STAMP.sub(b"", a.read_bytes(), count=1) == MNN_STAMP.sub(b"", b.read_bytes(), count=1)
 
 
 def cached_mnn(onnx_path):

@@ -11,7 +11,7 @@ from conftest import ROOT
 
 import export
 import supernet_train
-from fbnet_pfld.deploy import MnnSession, OrtSession, convert_to_mnn, random_feeds
+from fbnet_pfld.deploy import MnnSession, OrtSession, convert_to_mnn, random_feeds, same_mnn_network
 from fbnet_pfld.exporting import PARITY_TOLERANCE
 from fbnet_pfld.lookup_table import LookupTable, runtime_mismatches
 from fbnet_pfld.models import PFLDLite, Subnet
@@ -31,6 +31,27 @@ def test_mnn_export_matches_pytorch(tmp_path, make):
     assert (tmp_path / "m.mnn").stat().st_size > 50_000
     small = export.export_mnn(model, tmp_path / "m.onnx", images, weights="fp16")
     assert small["size_bytes"] < 0.7 * report["size_bytes"] and small["max_abs_diff"] < 0.05
+
+
+def test_exporting_an_unchanged_network_again_keeps_the_mnn_bytes(tmp_path):
+    """The converter stamps every file with a new UUID: a re-export of the same network keeps the file in
+    place byte for byte, and a changed network replaces it."""
+    torch.manual_seed(0)
+    model = Subnet(["gh_k3", "gh_k3", "gh_k5", "gh_k5", "gh_k5"], 68).eval()
+    images = export.parity_images(count=2)
+    export.export_landmark_model(model, tmp_path / "m.onnx", images)
+    export.export_mnn(model, tmp_path / "m.onnx", images)
+    first = (tmp_path / "m.mnn").read_bytes()
+    convert_to_mnn(tmp_path / "m.onnx", tmp_path / "again.mnn")
+    assert (tmp_path / "again.mnn").read_bytes() != first
+    assert same_mnn_network(tmp_path / "again.mnn", tmp_path / "m.mnn")
+    export.export_mnn(model, tmp_path / "m.onnx", images)
+    assert (tmp_path / "m.mnn").read_bytes() == first
+    with torch.no_grad():
+        next(model.parameters()).mul_(0.5)
+    export.export_landmark_model(model, tmp_path / "m.onnx", images)
+    export.export_mnn(model, tmp_path / "m.onnx", images)
+    assert not same_mnn_network(tmp_path / "m.mnn", tmp_path / "again.mnn")
 
 
 def test_export_script_prints_mnn_parity(tmp_path, capsys):
