@@ -118,8 +118,8 @@ def against_controls(point, controls, spread=None):
 
 
 def against_width_family(point, points):
-    """The searched NME against the width family's at its latency (interpolated in log latency), or, outside
-    the family's latencies, against its nearest end."""
+    """A trained point's NME against the width family's at its latency (interpolated in log latency), or,
+    outside the family's latencies, against its nearest end."""
     family = width_family_nme(points, point["measured_ms"])
     if family is not None:
         verdict = " (target <= 0.95x)" if point["nme_io"] > 0.95 * family else " (meets <= 0.95x)"
@@ -134,8 +134,18 @@ def against_width_family(point, points):
             f"({100 * end['nme_io']:.2f}% at {end['measured_ms']:.3f} ms)")
 
 
+def control_lines(searched, points):
+    """Each random control of a budget against the width family at its own measured latency: the controls
+    match the search's predicted latency, not its measured one, so the family is the common yardstick."""
+    return [f"budget {q['target_ms']:g}: random control {','.join(q['arch'])} NME {100 * q['nme_io']:.2f}% at "
+            f"{q['measured_ms']:.3f} ms ({q['measured_ms'] / searched['measured_ms']:.2f}x the search's latency)"
+            f"{against_width_family(q, points)}"
+            for q in points if q["kind"] == "random" and q["target_ms"] == searched["target_ms"]]
+
+
 def budget_lines(points):
-    """Per budget: the searched NME against the median of its random controls and the width family."""
+    """Per budget: the searched NME against the median of its random controls and the width family, then
+    each control against the width family."""
     lines, first_seed, spread = [], {}, seed_spread(points)
     for p in (p for p in points if p["kind"] == "searched"):
         if p["target_ms"] in first_seed:
@@ -148,6 +158,7 @@ def budget_lines(points):
         lines.append(f"budget {p['target_ms']:g}: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
                      f"at {p['measured_ms']:.3f} ms {against_controls(p, controls, spread)}; {budget_use(p)}"
                      f"{against_width_family(p, points)}")
+        lines += control_lines(p, points)
     return lines
 
 

@@ -214,7 +214,7 @@ def test_the_summary_judges_each_budget_against_its_controls_the_width_family_an
     searched = dict(arch=["a"], target_ms=1.0, supernet_nme_io=0.2, theta_log_prob=-1.0)
     points = [point("searched", 0.060, 0.50, predicted_ms=0.95, **searched),
               point("random", 0.070, 0.50, predicted_ms=0.95, **dict(searched, arch=["b"], theta_log_prob=-3.0)),
-              point("random", 0.050, 0.50, predicted_ms=0.96, **dict(searched, arch=["c"], theta_log_prob=-4.0)),
+              point("random", 0.050, 0.60, predicted_ms=0.96, **dict(searched, arch=["c"], theta_log_prob=-4.0)),
               point("searched", 0.080, 0.30, predicted_ms=0.30, **dict(searched, target_ms=0.5, arch=["d"])),
               point("width", 0.064, 0.40, model="pfld_lite@0.5"), point("width", 0.070, 2.00, model="pfld_lite@1")]
     lines = pareto.summary(points).splitlines()
@@ -222,10 +222,16 @@ def test_the_summary_judges_each_budget_against_its_controls_the_width_family_an
         in lines[0] and "uses 95% of its budget" in lines[0] and "under 80%" not in lines[0]
     family_at = 0.064 + (0.070 - 0.064) * math.log(0.5 / 0.4) / math.log(2.0 / 0.4)
     assert f"{0.060 / family_at:.3f}x the width family's" in lines[0] and "(meets <= 0.95x)" in lines[0]
-    assert "(no random controls at this budget)" in lines[1] and "uses 60% of its budget (under 80%)" in lines[1]
+    # Each control is set against the family at its own measured latency (the controls match the predicted one).
+    control_at = 0.064 + (0.070 - 0.064) * math.log(0.6 / 0.4) / math.log(2.0 / 0.4)
+    assert lines[1].startswith("budget 1: random control b NME 7.00% at 0.500 ms (1.00x the search's latency); "
+                               f"{0.070 / family_at:.3f}x the width family's")
+    assert lines[2].startswith("budget 1: random control c NME 5.00% at 0.600 ms (1.20x the search's latency); "
+                               f"{0.050 / control_at:.3f}x the width family's")
+    assert "(no random controls at this budget)" in lines[3] and "uses 60% of its budget (under 80%)" in lines[3]
     assert "width family's measured 0.400-2.000 ms (faster than every width): 1.250x the NME of pfld_lite@0.5 " \
-        "(6.40% at 0.400 ms)" in lines[1]  # 0.30 ms lies outside the family: its cheapest end
-    assert "best searched NME 8.00% = 1.143x pfld_lite's at 0.150x its latency" in lines[2]
+        "(6.40% at 0.400 ms)" in lines[3]  # 0.30 ms lies outside the family: its cheapest end
+    assert "best searched NME 8.00% = 1.143x pfld_lite's at 0.150x its latency" in lines[4]
     # A second seed measures the noise: a gap to the controls within it is a tie, not a win.
     lines = pareto.summary(points + [point("searched", 0.066, 0.31, predicted_ms=0.95, **dict(searched, seed=1))])
     assert "ties the median of 2 random controls (6.00%; seed spread 0.60 points)" in lines.splitlines()[0]
