@@ -34,6 +34,7 @@ def test_benchmark_rows_for_checkpoints_and_onnx(tmp_path):
     assert all(row["ort_1thread_ms"] > 0 and row["mnn_1thread_ms"] > 0 and 0 < row["nme_box"] < 10
                for row in rows.values())
     assert first["meta"]["test_faces"] == 12
+    assert first["meta"]["test_set"] == "/".join(Path(root).resolve().parts[-2:]) == f"{tmp_path.name}/data"
     # An ONNX file alone: parameters from its initialisers, MACs from its graph as PyTorch counts them, no
     # PyTorch timing.
     from export import export_landmark_model, parity_images

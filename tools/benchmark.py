@@ -199,8 +199,9 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=D
     meta = {"cpu": cpu_model(), "arch": platform.machine(), "threads_all": threads_all, "runs": runs,
             "torch": torch.__version__, "onnxruntime": runtime_version("onnxruntime"),
             "mnn": runtime_version("mnn") if mnn_available() else None,
-            "test_set": str(data_root) if data_root else None, "test_faces": len(dataset) if dataset else None,
-            "faces_dir": "/".join(Path(faces_dir).resolve().parts[-2:]) if faces_dir else None,  # no local path
+            "test_set": "/".join(Path(data_root).resolve().parts[-2:]) if data_root else None,  # no local path
+            "test_faces": len(dataset) if dataset else None,
+            "faces_dir": "/".join(Path(faces_dir).resolve().parts[-2:]) if faces_dir else None,
             "peer": "dlib HOG, upsample 1" if peer else None,
             "date": time.strftime("%Y-%m-%d")}
     return {"meta": meta, "rows": rows}
