@@ -134,13 +134,12 @@ def against_width_family(point, points):
             f"({100 * end['nme_io']:.2f}% at {end['measured_ms']:.3f} ms)")
 
 
-def control_lines(searched, points):
-    """Each random control of a budget against the width family at its own measured latency: the controls
-    match the search's predicted latency, not its measured one, so the family is the common yardstick."""
+def control_lines(searched, controls, points):
+    """Each of a budget's random ``controls`` against the width family at its own measured latency: the
+    controls match the search's predicted latency, not its measured one, so the family is the common yardstick."""
     return [f"budget {q['target_ms']:g}: random control {','.join(q['arch'])} NME {100 * q['nme_io']:.2f}% at "
             f"{q['measured_ms']:.3f} ms ({q['measured_ms'] / searched['measured_ms']:.2f}x the search's latency)"
-            f"{against_width_family(q, points)}"
-            for q in points if q["kind"] == "random" and q["target_ms"] == searched["target_ms"]]
+            f"{against_width_family(q, points)}" for q in controls]
 
 
 def budget_lines(points):
@@ -154,11 +153,11 @@ def budget_lines(points):
                          f"{other['seed']}'s {100 * other['nme_io']:.2f}% (seed noise)")
             continue
         first_seed[p["target_ms"]] = p
-        controls = [q["nme_io"] for q in points if q["kind"] == "random" and q["target_ms"] == p["target_ms"]]
+        controls = [q for q in points if q["kind"] == "random" and q["target_ms"] == p["target_ms"]]
         lines.append(f"budget {p['target_ms']:g}: searched {','.join(p['arch'])} NME {100 * p['nme_io']:.2f}% "
-                     f"at {p['measured_ms']:.3f} ms {against_controls(p, controls, spread)}; {budget_use(p)}"
-                     f"{against_width_family(p, points)}")
-        lines += control_lines(p, points)
+                     f"at {p['measured_ms']:.3f} ms {against_controls(p, [q['nme_io'] for q in controls], spread)}; "
+                     f"{budget_use(p)}{against_width_family(p, points)}")
+        lines += control_lines(p, controls, points)
     return lines
 
 

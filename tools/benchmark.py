@@ -173,6 +173,11 @@ def flipped_in_the_loop(onnx_path, found_faces):
     return {f"{key}_flip": value for key, value in row.items() if key.startswith("nme_io_detector")}
 
 
+def short_path(path):
+    """A folder named by its last two parts (``data/faces68``), never by the local absolute path; None stays None."""
+    return "/".join(Path(path).resolve().parts[-2:]) if path else None
+
+
 def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=DEFAULT_CALIBRATION, flip=False):
     threads_all = os.cpu_count() or 1
     peer = hog_faces if faces_dir and hog_available() else None
@@ -199,9 +204,8 @@ def run_benchmark(specs, data_root=None, runs=300, faces_dir=None, calibration=D
     meta = {"cpu": cpu_model(), "arch": platform.machine(), "threads_all": threads_all, "runs": runs,
             "torch": torch.__version__, "onnxruntime": runtime_version("onnxruntime"),
             "mnn": runtime_version("mnn") if mnn_available() else None,
-            "test_set": "/".join(Path(data_root).resolve().parts[-2:]) if data_root else None,  # no local path
-            "test_faces": len(dataset) if dataset else None,
-            "faces_dir": "/".join(Path(faces_dir).resolve().parts[-2:]) if faces_dir else None,
+            "test_set": short_path(data_root), "test_faces": len(dataset) if dataset else None,
+            "faces_dir": short_path(faces_dir),
             "peer": "dlib HOG, upsample 1" if peer else None,
             "date": time.strftime("%Y-%m-%d")}
     return {"meta": meta, "rows": rows}

@@ -78,13 +78,18 @@ def check_same_draws(args, folder):
                             f"with {mine}: their rankings do not compare")
 
 
+def recorded_network(arch, model):
+    """How a sweep's record names a --networks entry: a searched architecture's layers, or the model's name."""
+    return ",".join(read_arch(arch)[0]) if arch else model
+
+
 def sweep_rows(args, networks, folder):
     """Rows of a sweep's record (sweep.py --record) for these networks at the protocol's seed, as the protocol
     records them; refused when the sweep trained on other data, draws or fast path."""
     check_same_draws(args, folder)
     swept, rows = SweepRecord(folder).rows(), []
     for name, arch, model in networks:
-        network = ",".join(read_arch(arch)[0]) if arch else model
+        network = recorded_network(arch, model)
         rows += [{"network": name, "spec": arch or model, "epochs": r["epochs"], "seed": r["seed"],
                   "nme_io": r["nme_io"], "nme_box": r["nme_box"], "minutes": r["minutes"]}
                  for r in swept if r["network"] == network and r["seed"] == args.seed]
@@ -115,7 +120,7 @@ def within_runs(args, networks):
     check_same_draws(args, args.from_sweep)
     record = SweepRecord(args.from_sweep)
     rows = record.rows()
-    curves = {name: recorded_curve(record, rows, name, ",".join(read_arch(arch)[0]) if arch else model, args.seed)
+    curves = {name: recorded_curve(record, rows, name, recorded_network(arch, model), args.seed)
               for name, arch, model in networks}
     text = within_run_report(within_run_rows(curves, args.lengths, args.seed), args.seed)
     print(text, end="")
