@@ -80,6 +80,9 @@ def load_checkpoint(path, required=()):
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    if not is_torch_file(path):
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a pickle); a "
+                              "model is a .pth checkpoint or an .onnx file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -97,6 +100,14 @@ def load_checkpoint(path, required=()):
                               "changed or damaged after it was saved")
     require_keys(state, required, path)
     return state
+
+
+def is_torch_file(path):
+    """Whether the file begins as torch.save writes (a zip archive, or its legacy format's pickle) or is empty
+    (then torch reports it unreadable): a JSON, text or image file given for a checkpoint is named as such."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head in (b"", b"PK") or head[:1] == b"\x80"
 
 
 def require_keys(state, required, path):

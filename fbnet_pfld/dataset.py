@@ -54,7 +54,8 @@ def parse_list_file(list_path, data_root=None, num_points=None):
     list_path = Path(list_path)
     data_root = Path(data_root) if data_root is not None else list_path.parent.parent
     if not list_path.is_file():
-        raise DataError(f"{list_path}: no such list file")
+        hint = "" if data_root.is_dir() else f" ({data_root} does not exist: prepare.py makes a data root)"
+        raise DataError(f"{list_path}: no such list file{hint}")
     try:
         lines = list_path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark is not a path
     except UnicodeDecodeError:

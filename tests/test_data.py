@@ -64,6 +64,14 @@ def test_bad_lines_name_file_and_line(tmp_path, mutate, message):
     assert f"{list_path}:2:" in str(error.value)
 
 
+def test_missing_list_file_says_whether_its_data_root_exists(tmp_path):
+    with pytest.raises(DataError, match=r"no such list file \(.*nowhere does not exist: prepare.py makes"):
+        parse_list_file(tmp_path / "nowhere/train_data/list.txt")
+    (tmp_path / "root").mkdir()
+    with pytest.raises(DataError, match=r"no such list file$"):
+        parse_list_file(tmp_path / "root/train_data/list.txt")
+
+
 def test_num_points_mismatch_and_bad_images(tmp_path):
     list_path = write_dataset(tmp_path, rows(2, k=3))
     with pytest.raises(DataError, match=r"list.txt:1: 3 points, but 68 expected"):

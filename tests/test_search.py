@@ -126,6 +126,13 @@ def test_checkpoints_never_unpickle_code(tmp_path):
     assert "weights_only=False" not in str(error.value)  # never the advice to turn the check off
 
 
+def test_a_file_of_another_kind_is_named_as_not_a_checkpoint(tmp_path):
+    path = tmp_path / "arch.json"
+    path.write_text('{"arch": ["sep_k3"]}')
+    with pytest.raises(CheckpointError, match="arch.json: not a PyTorch checkpoint"):
+        load_checkpoint(path)
+
+
 def test_mul_mode_never_gives_nan(flops_lut):
     table = LookupTable.load(flops_lut)
     mul = SearchObjective(table, "mul", 0.25, 0.6)

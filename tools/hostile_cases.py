@@ -57,6 +57,8 @@ CASES = {
         pickle.dumps({"epoch": Exploit()})))), "checkpoint.pth"),
     "checkpoint not a dict": (lambda c: resume(c, checkpoint_file(c, "c4", lambda p: torch.save(torch.ones(3), p))),
                               "checkpoint.pth"),
+    "checkpoint is a JSON file": (lambda c: resume(c, checkpoint_file(c, "c10", lambda p: p.write_text(
+        '{"arch": ["sep_k3"]}'))), "not a PyTorch checkpoint"),
     "checkpoint missing": (lambda c: resume(c, fresh(c, "c5") / "none.pth"), "none.pth"),
     "resume other architecture": (lambda c: resume(c, tampered_state(c, "c6", lambda s: s.__setitem__(
         "arch", ["sep_k3"] * 2 + s["arch"][2:]))), "checkpoint.pth"),
