@@ -81,8 +81,7 @@ def load_checkpoint(path, required=()):
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     if not is_torch_file(path):
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a pickle); a "
-                              "model is a .pth checkpoint or an .onnx file")
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a pickle)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
