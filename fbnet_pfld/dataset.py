@@ -143,9 +143,14 @@ def write_list_file(list_path, rows):
 
 
 def read_image(path, where):
+    """A BGR image, or one line naming ``where`` (and the path, if ``where`` is not it): missing or unreadable
+    (checked before OpenCV, whose reader would print its own warning)."""
+    named = "" if str(where) == str(path) else f" {path}"
+    if not Path(path).is_file():
+        raise DataError(f"{where}: no such image file{named}")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise DataError(f"{where}: cannot read image {path}")
+        raise DataError(f"{where}: cannot read image{named}")
     return image
 
 

@@ -119,8 +119,10 @@ def test_no_face_and_broken_images(tmp_path):
     assert json.loads((tmp_path / "out" / "blank_png.json").read_text())["faces"] == []
     landmarker = Landmarker(model)
     assert predict.predict_image(landmarker, tmp_path / "blank.png")[1] == []
-    with pytest.raises(DataError, match="broken.jpg: cannot read image"):
+    with pytest.raises(DataError, match="broken.jpg: cannot read image$"):
         predict.predict_image(landmarker, tmp_path / "broken.jpg", box=[0, 0, 50, 50])
+    with pytest.raises(DataError, match="gone.jpg: no such image file$"):
+        landmarker(str(tmp_path / "gone.jpg"))
 
 
 def moving_disc_video(path, frames=24, size=(320, 240)):
