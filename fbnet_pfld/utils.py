@@ -131,13 +131,21 @@ class PlotCadence:
         return False
 
 
+def log_y_axis(ax):
+    """A log y axis labelled in plain numbers (9.5, not 9.5 x 10^0)."""
+    from matplotlib.ticker import ScalarFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+
+
 def plot_curves(rows, columns, path, title, log_y=False):
     """Training curves: one panel per column group, epochs on x (a log y axis keeps a long run's last
     epochs readable beside its first)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import ScalarFormatter
 
     fig, axes = plt.subplots(1, len(columns), figsize=(max(7, 5 * len(columns)), 3.6), squeeze=False)
     epochs = [int(r["epoch"]) for r in rows]
@@ -149,9 +157,7 @@ def plot_curves(rows, columns, path, title, log_y=False):
         ax.set_title(f"{panel} (%)" if percent else panel)
         ax.set_xlabel("epoch")
         if log_y:
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(ScalarFormatter())
-            ax.yaxis.set_minor_formatter(ScalarFormatter())
+            log_y_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)

@@ -24,7 +24,7 @@ from fbnet_pfld.errors import DataError
 from fbnet_pfld.one_shot import BN_BATCHES, supernet_nme
 from fbnet_pfld.pareto import kendall_tau
 from fbnet_pfld.search import path_batchnorm
-from fbnet_pfld.utils import read_csv_rows
+from fbnet_pfld.utils import log_y_axis, read_csv_rows
 from fbnet_pfld.writes import write_text
 
 SPLITS = ("held-out split of TRAIN", "test")
@@ -137,7 +137,7 @@ def plot(archs, results, path):
             tau, inherited = result[split]
             ax.scatter(fine, [100 * v for v in inherited], label=f"{name} (tau {tau:.2f})")
         ax.set(xlabel="fine-tuned NME io (%)", ylabel="inherited NME io (%)", title=f"inherited on the {split}")
-        ax.set_yscale("log")
+        log_y_axis(ax)
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
