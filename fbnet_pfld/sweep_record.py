@@ -71,10 +71,20 @@ class SweepRecord:
         return self.folder / "logs" / Path(row["onnx"]).with_suffix(".csv").name
 
     def keep_log(self, stem, log):
-        """Keep a run's log.csv as logs/STEM.csv (the warm-up's, a search's, a training's), when it exists."""
-        if Path(log).is_file():
-            with replacing(self.folder / "logs" / f"{stem}.csv") as temp:
-                temp.write_bytes(Path(log).read_bytes())
+        """Keep a run's log.csv as logs/STEM.csv (the warm-up's, a search's, a training's), when it exists. A
+        kept log is refreshed by its own run only (the same first epoch: a resumed run keeps its early rows); a
+        log of another run (a warm-up run again) goes beside it, as STEM_2.csv and on, and counts in the time."""
+        if not Path(log).is_file():
+            return
+        text = Path(log).read_bytes()
+        slot = 1
+        while True:
+            target = self.folder / "logs" / (f"{stem}.csv" if slot == 1 else f"{stem}_{slot}.csv")
+            if not target.is_file() or target.read_bytes().splitlines()[:2] == text.splitlines()[:2]:
+                break
+            slot += 1
+        with replacing(target) as temp:
+            temp.write_bytes(text)
 
     def minutes(self):
         """Wall minutes of each part kept in the record: {"warm-up": m, "searches": m, "trainings": m}
@@ -82,7 +92,7 @@ class SweepRecord:
         def total(paths):
             return sum(float(r["seconds"]) for path in paths for r in read_csv_rows(path)) / 60
         logs = self.folder / "logs"
-        return {"warm-up": total(logs.glob("warmup.csv")), "searches": total(logs.glob("search_*.csv")),
+        return {"warm-up": total(logs.glob("warmup*.csv")), "searches": total(logs.glob("search_*.csv")),
                 "trainings": sum(r["minutes"] for r in self.rows() if math.isfinite(r["minutes"]))}
 
     def find(self, network, seed, epochs):

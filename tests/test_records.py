@@ -114,3 +114,21 @@ def test_a_nan_prediction_is_a_failure_never_a_pass():
     truth = rng.random((4, 136))
     metrics = landmark_metrics(np.full_like(truth, np.nan), truth)
     assert metrics["fr_io"] == 1.0 and metrics["auc_io"] == 0.0 and not np.isfinite(metrics["nme_io"])
+
+
+def test_a_sweep_record_keeps_a_log_run_again_beside_the_first(tmp_path):
+    from fbnet_pfld.sweep_record import SweepRecord
+
+    record, logs = SweepRecord(tmp_path / "record"), tmp_path / "record" / "logs"
+    run = write_log(tmp_path / "run" / "log.csv", [0.3])
+    record.keep_log("warmup", run.path)
+    run.append({"epoch": 1, "nme_io": 0.2, "fr_io": 0.1, "nme_box": 0.1, "seconds": 30})  # the run resumed
+    record.keep_log("warmup", run.path)
+    assert (logs / "warmup.csv").read_bytes() == run.path.read_bytes()
+    other = CSVLog(tmp_path / "again" / "log.csv", FIELDS)  # the warm-up run again: its first epoch differs
+    other.append({"epoch": 0, "nme_io": 0.31, "fr_io": 0.15, "nme_box": 0.1, "seconds": 45})
+    record.keep_log("warmup", other.path)
+    record.keep_log("warmup", other.path)
+    assert (logs / "warmup.csv").read_bytes() == run.path.read_bytes()
+    assert (logs / "warmup_2.csv").read_bytes() == other.path.read_bytes() and not (logs / "warmup_3.csv").exists()
+    assert record.minutes()["warm-up"] == pytest.approx((30 + 30 + 45) / 60)
