@@ -6,6 +6,7 @@ from the recorded ONNX files in one run as before; ``tools.release --record`` re
 """
 
 import hashlib
+import itertools
 import math
 from pathlib import Path
 
@@ -77,12 +78,13 @@ class SweepRecord:
         if not Path(log).is_file():
             return
         text = Path(log).read_bytes()
-        slot = 1
-        while True:
+        head = text.splitlines()[:2]  # the header and the first epoch's row: which run it is
+        if len(head) < 2:
+            return  # no epoch finished yet: nothing to keep, and nothing kept is replaced by it
+        for slot in itertools.count(1):
             target = self.folder / "logs" / (f"{stem}.csv" if slot == 1 else f"{stem}_{slot}.csv")
-            if not target.is_file() or target.read_bytes().splitlines()[:2] == text.splitlines()[:2]:
+            if not target.is_file() or target.read_bytes().splitlines()[:2] in (head, head[:1]):
                 break
-            slot += 1
         with replacing(target) as temp:
             temp.write_bytes(text)
 

@@ -120,8 +120,14 @@ def test_a_sweep_record_keeps_a_log_run_again_beside_the_first(tmp_path):
     from fbnet_pfld.sweep_record import SweepRecord
 
     record, logs = SweepRecord(tmp_path / "record"), tmp_path / "record" / "logs"
-    run = write_log(tmp_path / "run" / "log.csv", [0.3])
+    run = write_log(tmp_path / "run" / "log.csv", [])
+    record.keep_log("warmup", run.path)  # no epoch yet: nothing kept
+    assert not (logs / "warmup.csv").exists()
+    (logs / "warmup.csv").parent.mkdir(parents=True)
+    (logs / "warmup.csv").write_bytes(run.path.read_bytes())  # a header alone, as kept before: replaced by its run
+    run.append({"epoch": 0, "nme_io": 0.3, "fr_io": 0.15, "nme_box": 0.1, "seconds": 30})
     record.keep_log("warmup", run.path)
+    assert (logs / "warmup.csv").read_bytes() == run.path.read_bytes() and not (logs / "warmup_2.csv").exists()
     run.append({"epoch": 1, "nme_io": 0.2, "fr_io": 0.1, "nme_box": 0.1, "seconds": 30})  # the run resumed
     record.keep_log("warmup", run.path)
     assert (logs / "warmup.csv").read_bytes() == run.path.read_bytes()
@@ -129,6 +135,7 @@ def test_a_sweep_record_keeps_a_log_run_again_beside_the_first(tmp_path):
     other.append({"epoch": 0, "nme_io": 0.31, "fr_io": 0.15, "nme_box": 0.1, "seconds": 45})
     record.keep_log("warmup", other.path)
     record.keep_log("warmup", other.path)
+    record.keep_log("warmup", CSVLog(tmp_path / "third" / "log.csv", FIELDS).path)  # started, no epoch yet
     assert (logs / "warmup.csv").read_bytes() == run.path.read_bytes()
     assert (logs / "warmup_2.csv").read_bytes() == other.path.read_bytes() and not (logs / "warmup_3.csv").exists()
     assert record.minutes()["warm-up"] == pytest.approx((30 + 30 + 45) / 60)
